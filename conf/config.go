@@ -1,0 +1,168 @@
+package conf
+
+import "time"
+
+// Config is the broker configuration: the embedded defaults overlaid with the
+// keys of one TOML file. Each field's comment names its TOML key and default.
+//
+// A Config is a plain value; copying it is safe, but Listeners shares its
+// backing array between copies.
+type Config struct {
+	// DataDir is the directory for persistent state. Key data_dir;
+	// default "./data".
+	DataDir string `toml:"data_dir"`
+
+	// Log configures the logger main builds. Table [log].
+	Log Log `toml:"log"`
+
+	// MQTT holds protocol limits and broker behaviour. Table [mqtt].
+	MQTT MQTT `toml:"mqtt"`
+
+	// Listeners are the network endpoints, one [[listener]] table each.
+	// Listener tables in the file replace the default list as a whole.
+	// Default: one listener, address "127.0.0.1:1883", protocol "mqtt".
+	Listeners []Listener `toml:"listener"`
+}
+
+// Log configures logging.
+type Log struct {
+	// Level is the minimum level logged: "debug", "info", "warn" or
+	// "error". Key log.level; default "info".
+	Level string `toml:"level"`
+
+	// Format is "text" (slog.TextHandler) or "json" (slog.JSONHandler).
+	// Key log.format; default "text".
+	Format string `toml:"format"`
+}
+
+// MQTT holds protocol limits and broker behaviour.
+type MQTT struct {
+	// MaxPacketSize is the largest packet accepted from or sent to a client,
+	// 16 bytes to 268435455 (256MiB-1, the largest the remaining-length
+	// varint encodes). v5 clients learn it from CONNACK's Maximum Packet
+	// Size. Key mqtt.max_packet_size; default "1MiB".
+	MaxPacketSize Size `toml:"max_packet_size"`
+
+	// MaxKeepalive is the largest keepalive in seconds a client may ask
+	// for, 0 to 65535. Key mqtt.max_keepalive; default 65535.
+	MaxKeepalive int `toml:"max_keepalive"`
+
+	// SessionExpiryInterval is how long a disconnected session is kept:
+	// the expiry of MQTT 3.x sessions with clean_session=0 and the cap on
+	// what v5 clients ask for. At most 4294967295s (the v5 property is a
+	// uint32 of seconds). Key mqtt.session_expiry_interval; default "2h".
+	SessionExpiryInterval Duration `toml:"session_expiry_interval"`
+
+	// MaxInflight is the server Receive Maximum and the number of
+	// unacknowledged QoS 1 and 2 messages sent to one session, 1 to 65535.
+	// Key mqtt.max_inflight; default 32.
+	MaxInflight int `toml:"max_inflight"`
+
+	// MaxQueuedMessages is how many messages one session queues beyond
+	// MaxInflight, at least 1 (unlimited is not allowed: queues are
+	// bounded). Key mqtt.max_queued_messages; default 1000.
+	MaxQueuedMessages int `toml:"max_queued_messages"`
+
+	// MaxQueuedBytes caps the payload bytes one session queues; 0 means no
+	// byte cap. Key mqtt.max_queued_bytes; default "0".
+	MaxQueuedBytes Size `toml:"max_queued_bytes"`
+
+	// QueueQoS0Messages reports whether QoS 0 messages are queued for
+	// offline persistent sessions. Key mqtt.queue_qos0_messages;
+	// default false.
+	QueueQoS0Messages bool `toml:"queue_qos0_messages"`
+
+	// RetainAvailable reports whether retained messages are supported.
+	// Key mqtt.retain_available; default true.
+	RetainAvailable bool `toml:"retain_available"`
+
+	// MaxTopicAlias is the Topic Alias Maximum the server accepts from
+	// clients, 0 to 65535; 0 disables topic aliases. Key
+	// mqtt.max_topic_alias; default 65535.
+	MaxTopicAlias int `toml:"max_topic_alias"`
+
+	// MaxQoS is the highest QoS the server grants, 0 to 2. Key
+	// mqtt.max_qos; default 2.
+	MaxQoS int `toml:"max_qos"`
+
+	// SysInterval is how often $SYS topics are published; 0 disables them,
+	// otherwise at least 1s. Key mqtt.sys_interval; default "10s".
+	SysInterval Duration `toml:"sys_interval"`
+
+	// ConnectTimeout is how long a new connection may take to send
+	// CONNECT; more than 0. Key mqtt.connect_timeout; default "10s".
+	ConnectTimeout Duration `toml:"connect_timeout"`
+
+	// MaxClientIDLen is the longest client ID accepted in bytes, 23 to
+	// 65535 (a server must accept 1 to 23 bytes, [MQTT-3.1.3-5]). Key
+	// mqtt.max_client_id_len; default 65535.
+	MaxClientIDLen int `toml:"max_client_id_len"`
+}
+
+// Listener is one network endpoint, a [[listener]] table.
+type Listener struct {
+	// Address is host:port to listen on; an empty host means all
+	// interfaces, port 0 a free port. Key listener[i].address; required in
+	// a [[listener]] table, default "127.0.0.1:1883" in the default list.
+	Address string `toml:"address"`
+
+	// Protocol is the transport; only "mqtt" (MQTT over TCP) is supported.
+	// Key listener[i].protocol; default "mqtt".
+	Protocol string `toml:"protocol"`
+
+	// MaxConnections caps concurrent connections on this listener; 0
+	// means unlimited. Key listener[i].max_connections; default 0.
+	MaxConnections int `toml:"max_connections"`
+}
+
+// setDefaults sets the defaults of a listener table, before its keys are
+// decoded.
+func (l *Listener) setDefaults() { l.Protocol = "mqtt" }
+
+// Default returns the built-in configuration, which is valid. Every call
+// returns a new Config.
+func Default() Config {
+	return Config{
+		DataDir: "./data",
+		Log: Log{
+			Level:  "info",
+			Format: "text",
+		},
+		MQTT: MQTT{
+			MaxPacketSize:         1 * unitMiB,
+			MaxKeepalive:          65535,
+			SessionExpiryInterval: Duration(2 * time.Hour),
+			MaxInflight:           32,
+			MaxQueuedMessages:     1000,
+			MaxQueuedBytes:        0,
+			QueueQoS0Messages:     false,
+			RetainAvailable:       true,
+			MaxTopicAlias:         65535,
+			MaxQoS:                2,
+			SysInterval:           Duration(10 * time.Second),
+			ConnectTimeout:        Duration(10 * time.Second),
+			MaxClientIDLen:        65535,
+		},
+		Listeners: []Listener{{Address: "127.0.0.1:1883", Protocol: "mqtt"}},
+	}
+}
+
+// ApplyOverrides applies command-line flags: a non-empty listen replaces
+// the address of the first listener (adding an "mqtt" listener if there is
+// none), and a non-empty dataDir replaces DataDir. Call Validate afterwards.
+func (c *Config) ApplyOverrides(listen, dataDir string) {
+	if listen != "" {
+		if len(c.Listeners) == 0 {
+			var l Listener
+			l.setDefaults()
+			c.Listeners = []Listener{l}
+		} else {
+			// Copy, so a Config sharing the backing array is not changed.
+			c.Listeners = append([]Listener(nil), c.Listeners...)
+		}
+		c.Listeners[0].Address = listen
+	}
+	if dataDir != "" {
+		c.DataDir = dataDir
+	}
+}
