@@ -1,0 +1,237 @@
+package broker
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"runtime/debug"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"gatemq/broker/packet"
+	"gatemq/session"
+)
+
+// closeReason records why a connection ended; it decides whether the will
+// is published.
+type closeReason uint32
+
+const (
+	closeNone        closeReason = iota
+	closeNormal                  // client DISCONNECT 0x00: will discarded
+	closeWithWill                // client DISCONNECT 0x04
+	closeNetwork                 // EOF, reset, write timeout
+	closeProtocol                // the client broke the protocol
+	closeKeepAlive               // nothing received for 1.5 x keepalive
+	closeTakenOver               // another connection took the client ID
+	closeShutdown                // the server is shutting down: no will
+	closeServerError             // a bug: recovered panic
+)
+
+var closeNames = [...]string{"none", "normal", "disconnect-with-will", "network", "protocol-error",
+	"keepalive-timeout", "taken-over", "shutdown", "server-error"}
+
+func (r closeReason) String() string {
+	if int(r) < len(closeNames) {
+		return closeNames[r]
+	}
+	return "invalid"
+}
+
+// errClientDisconnect ends the read loop after the client's DISCONNECT.
+var errClientDisconnect = errors.New("client disconnected")
+
+// conn is one client connection. Its reader goroutine (serve) owns the
+// reader and all session changes; its writer goroutine (writeLoop) owns
+// the socket's write side. See doc.go for the lock order.
+type conn struct {
+	srv    *Server
+	nc     net.Conn
+	rd     reader
+	remote string
+
+	// Set by the reader during CONNECT before the writer starts, then
+	// read-only.
+	version     packet.Version
+	clientID    string
+	sess        *session.Session
+	maxOut      int    // client's Maximum Packet Size, 0 for none
+	aliasMaxOut uint16 // client's Topic Alias Maximum
+	problemInfo bool   // client's Request Problem Information
+	connected   bool
+
+	// Reader-owned.
+	aliasIn       map[uint16]string
+	will          *will
+	connectExpiry uint32 // Session Expiry Interval from CONNECT
+
+	// Writer-owned.
+	aliasOut map[string]uint16
+
+	// outMu guards ctl, ctlSpare and final.
+	outMu    sync.Mutex
+	ctl      []packet.Packet
+	ctlSpare []packet.Packet
+	final    *packet.Disconnect // written last, then the socket is closed
+
+	wake      chan struct{} // capacity 1: something to write
+	done      chan struct{} // closed when the socket is closed
+	cleaned   chan struct{} // closed when the session is detached and the will handled
+	closeOnce sync.Once
+	why       atomic.Uint32 // closeReason, set once
+}
+
+func newConn(s *Server, nc net.Conn) *conn {
+	c := &conn{
+		srv:         s,
+		nc:          nc,
+		remote:      nc.RemoteAddr().String(),
+		problemInfo: true,
+		wake:        make(chan struct{}, 1),
+		done:        make(chan struct{}),
+		cleaned:     make(chan struct{}),
+	}
+	c.rd.nc = nc
+	return c
+}
+
+// serve is the connection's reader goroutine.
+func (c *conn) serve() {
+	defer c.srv.wg.Done()
+	defer c.recoverPanic()
+	c.srv.stats.connOpened()
+	err := c.handshake()
+	for err == nil {
+		var pk packet.Packet
+		if pk, err = c.readPacket(); err == nil {
+			err = c.handle(pk)
+		}
+	}
+	c.closeForErr(err)
+	c.cleanup()
+}
+
+// recoverPanic turns a panic in the connection's goroutine into a logged
+// error and a closed connection, as net/http does.
+func (c *conn) recoverPanic() {
+	if v := recover(); v != nil {
+		c.srv.log.Error("panic serving connection", logClientID, c.clientID, logRemote, c.remote,
+			logErr, fmt.Sprint(v), "stack", string(debug.Stack()))
+		c.setWhy(closeServerError)
+		c.closeSocket()
+		select {
+		case <-c.cleaned:
+		default:
+			c.cleanup()
+		}
+	}
+}
+
+func (c *conn) setWhy(r closeReason) {
+	c.why.CompareAndSwap(uint32(closeNone), uint32(r))
+}
+
+// closeSocket closes the network connection once, unblocking the reader
+// and stopping the writer.
+func (c *conn) closeSocket() {
+	c.closeOnce.Do(func() {
+		c.nc.Close()
+		close(c.done)
+	})
+}
+
+// signal wakes the writer. It never blocks.
+func (c *conn) signal() {
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+}
+
+// send queues a control packet for the writer.
+func (c *conn) send(pk packet.Packet) {
+	c.outMu.Lock()
+	c.ctl = append(c.ctl, pk)
+	c.outMu.Unlock()
+	c.signal()
+}
+
+// disconnect sends a v5 DISCONNECT with reason and then closes the
+// connection; for 3.x, where the server has no DISCONNECT, it just
+// closes. It returns at once; the writer closes the socket after the
+// packet, within the write timeout.
+func (c *conn) disconnect(why closeReason, reason packet.Reason) {
+	c.setWhy(why)
+	if c.version != packet.V5 || !c.connected {
+		c.closeSocket()
+		return
+	}
+	pk := &packet.Disconnect{Reason: reason}
+	c.outMu.Lock()
+	if c.final == nil {
+		c.final = pk
+	}
+	c.outMu.Unlock()
+	c.signal()
+}
+
+// shutdown is called by Server.Close.
+func (c *conn) shutdown() {
+	c.disconnect(closeShutdown, packet.ServerShuttingDown)
+}
+
+// closeForErr ends the read loop's connection according to err.
+func (c *conn) closeForErr(err error) {
+	var reason packet.Reason
+	switch {
+	case errors.Is(err, errClientDisconnect):
+		c.closeSocket()
+		return
+	case errors.As(err, &reason):
+		why := closeProtocol
+		if reason == packet.KeepAliveTimeout {
+			why = closeKeepAlive
+		}
+		c.srv.log.Debug("closing connection", logClientID, c.clientID, logRemote, c.remote, logReason, reason.String(), logErr, err)
+		c.disconnect(why, reason)
+		// Give the writer a moment to send the DISCONNECT.
+		select {
+		case <-c.done:
+		case <-time.After(time.Second):
+		}
+	default:
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() && c.connected {
+			c.srv.log.Debug("keepalive timeout", logClientID, c.clientID, logRemote, c.remote)
+			c.disconnect(closeKeepAlive, packet.KeepAliveTimeout)
+			select {
+			case <-c.done:
+			case <-time.After(time.Second):
+			}
+		} else {
+			c.setWhy(closeNetwork)
+			if !errorIsClosed(err) {
+				c.srv.log.Info("connection error", logClientID, c.clientID, logRemote, c.remote, logErr, err)
+			} else {
+				c.srv.log.Debug("connection closed", logClientID, c.clientID, logRemote, c.remote, logErr, err)
+			}
+		}
+	}
+	c.closeSocket()
+}
+
+// cleanup runs once on the reader goroutine after the socket is closed:
+// it detaches the session, decides the will and starts session expiry.
+func (c *conn) cleanup() {
+	defer close(c.cleaned)
+	c.rd.release()
+	c.srv.removeConn(c)
+	c.srv.stats.connected.Add(-1)
+	if c.sess == nil {
+		return
+	}
+	why := closeReason(c.why.Load())
+	c.srv.log.Debug("client disconnected", logClientID, c.clientID, logReason, why.String())
+	c.srv.connClosed(c, why)
+}

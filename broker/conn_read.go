@@ -1,0 +1,138 @@
+package broker
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"time"
+
+	"gatemq/broker/packet"
+)
+
+// varintLen returns the size of the remaining-length field for n.
+func varintLen(n int) int {
+	switch {
+	case n < 128:
+		return 1
+	case n < 16384:
+		return 2
+	case n < 2097152:
+		return 3
+	}
+	return 4
+}
+
+// readHeader reads a fixed header and checks the packet's size against
+// the server's maximum before anything is allocated for the body.
+func (c *conn) readHeader() (packet.Header, error) {
+	h, err := packet.ReadHeader(&c.rd)
+	if err != nil {
+		return h, err
+	}
+	if total := 1 + varintLen(h.Remaining) + h.Remaining; total > c.srv.opts.MaxPacketSize {
+		return h, fmt.Errorf("%s of %d bytes over the limit of %d: %w", h.Type, total, c.srv.opts.MaxPacketSize, packet.PacketTooLarge)
+	}
+	return h, nil
+}
+
+func (c *conn) readBody(h packet.Header) (packet.Packet, error) {
+	var body []byte
+	if h.Remaining > 0 {
+		body = make([]byte, h.Remaining)
+		if err := c.rd.readFull(body); err != nil {
+			return nil, err
+		}
+	}
+	st := &c.srv.stats
+	st.packetsRecv.Add(1)
+	st.bytesRecv.Add(uint64(1 + varintLen(h.Remaining) + h.Remaining))
+	return packet.Decode(h, body, c.version)
+}
+
+func (c *conn) readPacket() (packet.Packet, error) {
+	h, err := c.readHeader()
+	if err != nil {
+		return nil, err
+	}
+	return c.readBody(h)
+}
+
+// handle dispatches one packet received after CONNECT.
+func (c *conn) handle(pk packet.Packet) error {
+	switch p := pk.(type) {
+	case *packet.Publish:
+		return c.handlePublish(p)
+	case *packet.Puback:
+		c.sess.Puback(p.PacketID)
+	case *packet.Pubrec:
+		c.handlePubrec(p)
+	case *packet.Pubrel:
+		ok := c.sess.ReleaseQoS2(p.PacketID)
+		ack := &packet.Pubcomp{PacketID: p.PacketID}
+		if !ok {
+			ack.Reason = packet.PacketIdentifierNotFound
+		}
+		c.send(ack)
+	case *packet.Pubcomp:
+		c.sess.Pubcomp(p.PacketID)
+	case *packet.Subscribe:
+		return c.handleSubscribe(p)
+	case *packet.Unsubscribe:
+		c.handleUnsubscribe(p)
+	case *packet.Pingreq:
+		c.send(&packet.Pingresp{})
+	case *packet.Disconnect:
+		return c.handleDisconnect(p)
+	case *packet.Connect:
+		return fmt.Errorf("second CONNECT: %w", packet.ProtocolError) // [MQTT-3.1.0-2]
+	case *packet.Auth:
+		// No authentication method was accepted at CONNECT, so there is
+		// no exchange to continue (v5 4.12).
+		return fmt.Errorf("AUTH without an authentication method: %w", packet.ProtocolError)
+	default:
+		return fmt.Errorf("%s from a client: %w", pk.Type(), packet.ProtocolError)
+	}
+	return nil
+}
+
+func (c *conn) handlePubrec(p *packet.Pubrec) {
+	failed := p.Reason.Failed()
+	if c.sess.Pubrec(p.PacketID, failed) {
+		if !failed {
+			c.send(&packet.Pubrel{PacketID: p.PacketID})
+		}
+		return
+	}
+	c.send(&packet.Pubrel{PacketID: p.PacketID, Reason: packet.PacketIdentifierNotFound})
+}
+
+func (c *conn) handleDisconnect(p *packet.Disconnect) error {
+	if p.Properties.Present.Has(packet.PropSessionExpiry) {
+		// A session that ends with its connection cannot be made to
+		// outlive it at DISCONNECT [MQTT-3.14.2-2].
+		if c.connectExpiry == 0 && p.Properties.SessionExpiry != 0 {
+			return fmt.Errorf("DISCONNECT session expiry after 0 at CONNECT: %w", packet.ProtocolError)
+		}
+		c.sess.SetExpiry(p.Properties.SessionExpiry)
+	}
+	if p.Reason == packet.DisconnectWithWill {
+		c.setWhy(closeWithWill)
+	} else {
+		c.setWhy(closeNormal) // the will is discarded [MQTT-3.14.4-3]
+	}
+	return errClientDisconnect
+}
+
+// newClientID returns an identifier for a client that sent an empty one
+// [MQTT-3.1.3-6].
+func newClientID() string {
+	var b [12]byte
+	rand.Read(b[:])
+	return "auto-" + hex.EncodeToString(b[:])
+}
+
+// keepAliveWindow is how long the server waits for a packet: one and a
+// half times the keepalive [MQTT-3.1.2-24].
+func keepAliveWindow(ka uint16) time.Duration {
+	return time.Duration(ka) * 1500 * time.Millisecond
+}

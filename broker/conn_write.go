@@ -1,0 +1,211 @@
+package broker
+
+import (
+	"errors"
+	"sync"
+	"time"
+
+	"gatemq/broker/packet"
+	"gatemq/session"
+)
+
+// writeTimeout bounds one socket write: a client that stops reading is
+// closed rather than holding its queue forever.
+const writeTimeout = 30 * time.Second
+
+// flushAt is the buffered size at which the writer writes before it has
+// drained everything.
+const flushAt = 64 << 10
+
+var (
+	wbufPool       = sync.Pool{New: func() any { b := make([]byte, 0, flushAt+4096); return &b }}
+	deliveriesPool = sync.Pool{New: func() any { d := make([]session.Delivery, 0, 256); return &d }}
+	errFinalSent   = errors.New("final packet sent")
+)
+
+// writeLoop is the connection's writer goroutine: it waits to be woken,
+// then writes everything there is to write.
+func (c *conn) writeLoop() {
+	defer c.srv.wg.Done()
+	for {
+		select {
+		case <-c.wake:
+		case <-c.done:
+			return
+		}
+		if err := c.flush(); err != nil {
+			if !errors.Is(err, errFinalSent) && !errorIsClosed(err) {
+				c.srv.log.Info("write", logClientID, c.clientID, logErr, err)
+			}
+			c.setWhy(closeNetwork)
+			c.closeSocket()
+			return
+		}
+	}
+}
+
+// flush writes the queued control packets and then what the session lets
+// through, in as few writes as it can. Buffers come from pools and go
+// back before it returns, so an idle connection holds none.
+func (c *conn) flush() error {
+	bp := wbufPool.Get().(*[]byte)
+	dp := deliveriesPool.Get().(*[]session.Delivery)
+	buf, ds := (*bp)[:0], (*dp)[:0]
+	defer func() {
+		*bp = buf[:0]
+		wbufPool.Put(bp)
+		clear(ds)
+		*dp = ds[:0]
+		deliveriesPool.Put(dp)
+	}()
+	var err error
+	for {
+		c.outMu.Lock()
+		ctl, final := c.ctl, c.final
+		c.ctl, c.ctlSpare = c.ctlSpare[:0], nil
+		c.final = nil
+		c.outMu.Unlock()
+
+		for i, pk := range ctl {
+			buf = c.appendControl(buf, pk)
+			ctl[i] = nil
+		}
+		c.outMu.Lock()
+		c.ctlSpare = ctl[:0]
+		c.outMu.Unlock()
+
+		n := len(ctl)
+		if final == nil {
+			now := time.Now().UnixNano()
+			ds = c.sess.Next(ds[:0], now, cap(ds))
+			for i := range ds {
+				buf = c.appendDelivery(buf, &ds[i], now)
+			}
+			n += len(ds)
+		} else {
+			buf = c.appendControl(buf, final)
+		}
+		if len(buf) >= flushAt || (n == 0 || final != nil) && len(buf) > 0 {
+			if buf, err = c.write(buf); err != nil {
+				return err
+			}
+		}
+		if final != nil {
+			return errFinalSent
+		}
+		if n == 0 {
+			return nil
+		}
+	}
+}
+
+func (c *conn) write(buf []byte) ([]byte, error) {
+	if err := c.nc.SetWriteDeadline(time.Now().Add(writeTimeout)); err != nil {
+		return buf, err
+	}
+	n, err := c.nc.Write(buf)
+	c.srv.stats.bytesSent.Add(uint64(n))
+	return buf[:0], err
+}
+
+// appendControl encodes a packet other than a delivery. A v5 client that
+// asked for no problem information gets no reason string or user
+// properties outside PUBLISH, CONNACK and DISCONNECT [MQTT-3.1.2-29], and
+// anything over its Maximum Packet Size loses them first [MQTT-3.1.2-25].
+func (c *conn) appendControl(buf []byte, pk packet.Packet) []byte {
+	c.srv.stats.packetsSent.Add(1)
+	if c.version == packet.V5 {
+		if props := propsOf(pk); props != nil {
+			t := pk.Type()
+			if !c.problemInfo && t != packet.CONNACK && t != packet.DISCONNECT {
+				stripProblem(props)
+			}
+			if c.maxOut > 0 && packet.Size(pk, c.version) > c.maxOut {
+				stripProblem(props)
+			}
+		}
+	}
+	return packet.Append(buf, pk, c.version)
+}
+
+func stripProblem(p *packet.Properties) {
+	p.Present.Del(packet.PropReasonString)
+	p.ReasonString = ""
+	p.User = nil
+}
+
+func propsOf(pk packet.Packet) *packet.Properties {
+	switch p := pk.(type) {
+	case *packet.Connack:
+		return &p.Properties
+	case *packet.Puback:
+		return &p.Properties
+	case *packet.Pubrec:
+		return &p.Properties
+	case *packet.Pubrel:
+		return &p.Properties
+	case *packet.Pubcomp:
+		return &p.Properties
+	case *packet.Suback:
+		return &p.Properties
+	case *packet.Unsuback:
+		return &p.Properties
+	case *packet.Disconnect:
+		return &p.Properties
+	}
+	return nil
+}
+
+// appendDelivery encodes a PUBLISH (or, for a QoS 2 delivery awaiting
+// PUBCOMP, a PUBREL) for this connection: v5 properties, the remaining
+// message expiry, subscription identifiers and an outbound topic alias.
+func (c *conn) appendDelivery(buf []byte, d *session.Delivery, now int64) []byte {
+	if d.State == session.AwaitPubcomp {
+		c.srv.stats.packetsSent.Add(1)
+		return packet.Append(buf, &packet.Pubrel{PacketID: d.PacketID}, c.version)
+	}
+	m := d.Msg
+	p := packet.Publish{
+		Dup:      d.Dup,
+		QoS:      d.QoS,
+		Retain:   d.Retain,
+		Topic:    m.Topic,
+		PacketID: d.PacketID,
+		Payload:  m.Payload,
+	}
+	if c.version == packet.V5 {
+		p.Properties = m.Props
+		if left, ok := m.RemainingExpiry(now); ok {
+			p.Properties.MessageExpiry = left // [MQTT-3.3.2-6]
+			p.Properties.Present.Add(packet.PropMessageExpiry)
+		}
+		p.Properties.SubscriptionIDs = d.SubIDs
+	}
+	if c.maxOut > 0 && packet.Size(&p, c.version) > c.maxOut {
+		// Too large for the client: discard it as if delivered
+		// [MQTT-3.1.2-25].
+		c.srv.stats.tooLarge.Add(1)
+		if d.PacketID != 0 {
+			c.sess.Discard(d.PacketID)
+		}
+		return buf
+	}
+	if c.aliasMaxOut > 0 {
+		if a, ok := c.aliasOut[m.Topic]; ok {
+			p.Topic = ""
+			p.Properties.TopicAlias = a
+			p.Properties.Present.Add(packet.PropTopicAlias)
+		} else if len(c.aliasOut) < int(c.aliasMaxOut) {
+			if c.aliasOut == nil {
+				c.aliasOut = make(map[string]uint16)
+			}
+			a := uint16(len(c.aliasOut) + 1)
+			c.aliasOut[m.Topic] = a
+			p.Properties.TopicAlias = a
+			p.Properties.Present.Add(packet.PropTopicAlias)
+		}
+	}
+	c.srv.stats.packetsSent.Add(1)
+	c.srv.stats.publishSent.Add(1)
+	return packet.Append(buf, &p, c.version)
+}

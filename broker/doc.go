@@ -1,0 +1,36 @@
+// Package broker is gatemq's MQTT server: listeners, the per-connection
+// read and write loops, topic matching, routing, retained messages, wills
+// and the $SYS topics. It speaks MQTT 3.1, 3.1.1 and 5.0 through
+// gatemq/broker/packet and keeps session state in gatemq/session.
+//
+// # Goroutines
+//
+// One goroutine accepts on each listener (Serve). Each connection has a
+// reader goroutine (conn.serve), which owns the socket's read side and
+// makes every change to its session, and a writer goroutine
+// (conn.writeLoop), started after CONNECT, which owns the write side. A
+// publisher's reader routes each message itself: it matches the topic
+// tree and hands a Delivery to every matching session, which queues it and
+// wakes that session's writer. Publishing never blocks on a subscriber: a
+// full queue drops the message and counts it.
+//
+// The writer drains its connection's control packets first (CONNACK,
+// acknowledgements, SUBACK), then what the session's flow-control window
+// lets through, encoding into a pooled buffer and writing once per batch.
+// Idle connections hold no pooled buffers.
+//
+// A connection closes once (closeSocket). The reader then runs cleanup:
+// it detaches the session, decides the will and starts session expiry. A
+// new connection taking over a client identifier asks the old one to
+// disconnect (v5: DISCONNECT 0x8E) and waits for that cleanup before it
+// attaches the session.
+//
+// # Lock order
+//
+// Server.connectMu, then Server.mu; topicTree.mu and retainStore.mu are
+// leaves. A session's mutex (gatemq/session) may be taken while holding
+// topicTree.mu (shared-group member selection checks Online), and
+// conn.outMu is never held while taking any other lock. Session.Deliver
+// calls conn.signal with the session's mutex held; signal only does a
+// non-blocking channel send.
+package broker

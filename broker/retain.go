@@ -1,0 +1,122 @@
+package broker
+
+import (
+	"strings"
+	"sync"
+
+	"gatemq/session"
+)
+
+// retainNode is a level of the retained-message tree.
+type retainNode struct {
+	parent   *retainNode
+	key      string
+	children map[string]*retainNode
+	msg      *session.Message
+}
+
+// retainStore holds the last retained message of each topic [MQTT-3.3.1-5].
+// It is safe for concurrent use.
+type retainStore struct {
+	// mu guards root and count.
+	mu    sync.RWMutex
+	root  retainNode
+	count int
+}
+
+// set stores m as the retained message of its topic, or deletes the
+// topic's retained message when m's payload is empty [MQTT-3.3.1-6].
+func (r *retainStore) set(m *session.Message) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := &r.root
+	del := len(m.Payload) == 0
+	for level := range strings.SplitSeq(m.Topic, "/") {
+		c := n.children[level]
+		if c == nil {
+			if del {
+				return
+			}
+			if n.children == nil {
+				n.children = make(map[string]*retainNode)
+			}
+			c = &retainNode{parent: n, key: level}
+			n.children[level] = c
+		}
+		n = c
+	}
+	switch {
+	case del && n.msg != nil:
+		n.msg = nil
+		r.count--
+		for n.parent != nil && n.msg == nil && len(n.children) == 0 {
+			delete(n.parent.children, n.key)
+			n = n.parent
+		}
+	case !del:
+		if n.msg == nil {
+			r.count++
+		}
+		n.msg = m
+	}
+}
+
+// len returns the number of retained messages.
+func (r *retainStore) len() int {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return r.count
+}
+
+// match appends the retained messages whose topics match filter (which
+// must be a valid filter without a $share prefix) to out, skipping those
+// expired at now.
+func (r *retainStore) match(filter string, now int64, out []*session.Message) []*session.Message {
+	levels := strings.Split(filter, "/")
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return r.root.walk(levels, 0, now, out)
+}
+
+func (n *retainNode) walk(levels []string, i int, now int64, out []*session.Message) []*session.Message {
+	if i == len(levels) {
+		if n.msg != nil && !n.msg.Expired(now) {
+			out = append(out, n.msg)
+		}
+		return out
+	}
+	switch levels[i] {
+	case "#":
+		if n.msg != nil && !n.msg.Expired(now) && i > 0 {
+			out = append(out, n.msg) // "a/#" matches "a"
+		}
+		for k, c := range n.children {
+			if i == 0 && strings.HasPrefix(k, "$") {
+				continue // [MQTT-4.7.2-1]
+			}
+			out = c.all(now, out)
+		}
+	case "+":
+		for k, c := range n.children {
+			if i == 0 && strings.HasPrefix(k, "$") {
+				continue
+			}
+			out = c.walk(levels, i+1, now, out)
+		}
+	default:
+		if c := n.children[levels[i]]; c != nil {
+			out = c.walk(levels, i+1, now, out)
+		}
+	}
+	return out
+}
+
+func (n *retainNode) all(now int64, out []*session.Message) []*session.Message {
+	if n.msg != nil && !n.msg.Expired(now) {
+		out = append(out, n.msg)
+	}
+	for _, c := range n.children {
+		out = c.all(now, out)
+	}
+	return out
+}

@@ -1,0 +1,326 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"gatemq/session"
+)
+
+// Options configures a Server. Fields whose zero value would make no
+// sense (sizes, timeouts, caps) fall back to the documented default; the
+// others mean what they say at zero, so start from DefaultOptions.
+type Options struct {
+	// Logger receives the broker's log lines. Default: discard.
+	Logger *slog.Logger
+	// Version is reported in $SYS/broker/version.
+	Version string
+
+	// MaxPacketSize is the largest packet accepted, in bytes, checked
+	// from the fixed header before the body is read. Default 1 MiB.
+	MaxPacketSize int
+	// MaxKeepAlive caps the keepalive clients may ask for, in seconds.
+	// A v5 client asking for more (or for 0) is told Server Keep Alive;
+	// a 3.x client asking for more is refused. Default 65535.
+	MaxKeepAlive uint16
+	// ConnectTimeout is how long a new connection has to send CONNECT.
+	// Default 10s.
+	ConnectTimeout time.Duration
+	// SessionExpiry is the expiry of 3.x sessions with clean session 0;
+	// 0 ends them with their connection. DefaultOptions: 2h.
+	SessionExpiry time.Duration
+	// MaxInflight is the Receive Maximum the server announces and the
+	// cap on QoS 1/2 messages in flight to one client. Default 32.
+	MaxInflight int
+	// MaxQueued caps the messages queued for one session. Default 1000.
+	MaxQueued int
+	// MaxQueuedBytes caps the payload bytes queued for one session;
+	// 0 means no byte cap.
+	MaxQueuedBytes int
+	// QueueQoS0 queues QoS 0 messages for offline persistent sessions.
+	QueueQoS0 bool
+	// DisableRetain refuses retained messages (v5 Retain Available 0).
+	DisableRetain bool
+	// MaxQoS is the highest QoS granted and accepted. DefaultOptions: 2.
+	MaxQoS byte
+	// TopicAliasMax is the Topic Alias Maximum the server accepts from
+	// clients; 0 means none. DefaultOptions: 65535.
+	TopicAliasMax uint16
+	// SysInterval is the period of the $SYS topics; 0 disables them.
+	// DefaultOptions: 10s.
+	SysInterval time.Duration
+	// MaxConnections caps concurrent connections; 0 means no cap.
+	MaxConnections int
+}
+
+// DefaultOptions returns the options gatemq runs with when nothing is
+// configured.
+func DefaultOptions() Options {
+	return Options{
+		MaxPacketSize:  1 << 20,
+		MaxKeepAlive:   65535,
+		ConnectTimeout: 10 * time.Second,
+		SessionExpiry:  2 * time.Hour,
+		MaxInflight:    32,
+		MaxQueued:      1000,
+		MaxQoS:         2,
+		TopicAliasMax:  65535,
+		SysInterval:    10 * time.Second,
+	}
+}
+
+func (o Options) withDefaults() Options {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if o.MaxPacketSize <= 0 {
+		o.MaxPacketSize = 1 << 20
+	}
+	if o.MaxKeepAlive == 0 {
+		o.MaxKeepAlive = 65535
+	}
+	if o.ConnectTimeout <= 0 {
+		o.ConnectTimeout = 10 * time.Second
+	}
+	if o.MaxInflight <= 0 {
+		o.MaxInflight = 32
+	}
+	if o.MaxInflight > 65535 {
+		o.MaxInflight = 65535
+	}
+	if o.MaxQueued <= 0 {
+		o.MaxQueued = 1000
+	}
+	if o.MaxQoS > 2 {
+		o.MaxQoS = 2
+	}
+	if o.Version == "" {
+		o.Version = "gatemq"
+	}
+	return o
+}
+
+// Server is an MQTT broker. Create it with New, give it listeners with
+// Serve, stop it with Close.
+type Server struct {
+	opts     Options
+	log      *slog.Logger
+	topics   topicTree
+	retained retainStore
+	sessions *session.Registry
+	stats    stats
+	started  time.Time
+	ctx      context.Context
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
+
+	// connectMu serialises the session part of CONNECT handling, so that
+	// two connections with one client identifier take over in order.
+	connectMu sync.Mutex
+
+	// mu guards the fields below.
+	mu        sync.Mutex
+	listeners map[net.Listener]struct{}
+	conns     map[*conn]struct{}
+	closing   bool
+	wills     map[string]*pendingWill          // delayed wills by client ID
+	expiries  map[*session.Session]*time.Timer // offline sessions' expiry timers
+}
+
+// New returns a Server that is ready to Serve.
+func New(opts Options) *Server {
+	opts = opts.withDefaults()
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &Server{
+		opts: opts,
+		log:  opts.Logger,
+		sessions: session.NewRegistry(session.Options{
+			MaxInflight:    opts.MaxInflight,
+			MaxQueued:      opts.MaxQueued,
+			MaxQueuedBytes: opts.MaxQueuedBytes,
+			QueueQoS0:      opts.QueueQoS0,
+		}),
+		started:   time.Now(),
+		ctx:       ctx,
+		cancel:    cancel,
+		listeners: make(map[net.Listener]struct{}),
+		conns:     make(map[*conn]struct{}),
+		wills:     make(map[string]*pendingWill),
+		expiries:  make(map[*session.Session]*time.Timer),
+	}
+	if opts.SysInterval > 0 {
+		s.goTracked(s.sysLoop)
+	}
+	return s
+}
+
+// goTracked runs f in a goroutine that Close waits for.
+func (s *Server) goTracked(f func()) {
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		f()
+	}()
+}
+
+// Serve accepts connections on ln until Close is called, then returns
+// ErrServerClosed. Temporary accept errors are logged and retried with a
+// backoff; Serve never exits silently.
+func (s *Server) Serve(ln net.Listener) error {
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		ln.Close()
+		return ErrServerClosed
+	}
+	s.listeners[ln] = struct{}{}
+	s.wg.Add(1)
+	s.mu.Unlock()
+	defer s.wg.Done()
+	defer func() {
+		s.mu.Lock()
+		delete(s.listeners, ln)
+		s.mu.Unlock()
+		ln.Close()
+	}()
+
+	var backoff time.Duration
+	for {
+		nc, err := ln.Accept()
+		if err != nil {
+			if s.isClosing() {
+				return ErrServerClosed
+			}
+			if backoff == 0 {
+				backoff = 5 * time.Millisecond
+			} else if backoff *= 2; backoff > time.Second {
+				backoff = time.Second
+			}
+			s.log.Warn("accept", logListener, ln.Addr().String(), logErr, err, "retry_in", backoff)
+			select {
+			case <-time.After(backoff):
+			case <-s.ctx.Done():
+				return ErrServerClosed
+			}
+			continue
+		}
+		backoff = 0
+		if c := s.admit(nc); c != nil {
+			go c.serve()
+		}
+	}
+}
+
+// admit registers a new connection, or closes it and returns nil when the
+// server is closing or full.
+func (s *Server) admit(nc net.Conn) *conn {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing {
+		nc.Close()
+		return nil
+	}
+	if s.opts.MaxConnections > 0 && len(s.conns) >= s.opts.MaxConnections {
+		s.log.Warn("connection refused: limit reached", logRemote, nc.RemoteAddr().String(), "max_connections", s.opts.MaxConnections)
+		nc.Close()
+		return nil
+	}
+	c := newConn(s, nc)
+	s.conns[c] = struct{}{}
+	s.wg.Add(1)
+	return c
+}
+
+func (s *Server) isClosing() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closing
+}
+
+func (s *Server) removeConn(c *conn) {
+	s.mu.Lock()
+	delete(s.conns, c)
+	s.mu.Unlock()
+}
+
+// Close shuts the server down: it stops accepting, sends v5 clients
+// DISCONNECT with Server shutting down (0x8B), closes every connection
+// and waits for their goroutines until ctx is done. It is idempotent.
+func (s *Server) Close(ctx context.Context) error {
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closing = true
+	for ln := range s.listeners {
+		ln.Close()
+	}
+	conns := make([]*conn, 0, len(s.conns))
+	for c := range s.conns {
+		conns = append(conns, c)
+	}
+	for _, w := range s.wills {
+		w.timer.Stop()
+	}
+	for _, t := range s.expiries {
+		t.Stop()
+	}
+	s.mu.Unlock()
+	s.cancel()
+	for _, c := range conns {
+		c.shutdown()
+	}
+	done := make(chan struct{})
+	go func() {
+		s.wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Stats returns a snapshot of the broker's counters.
+func (s *Server) Stats() Stats {
+	st := &s.stats
+	return Stats{
+		Uptime:             time.Since(s.started).Seconds(),
+		ClientsConnected:   int(st.connected.Load()),
+		ClientsMaximum:     int(st.maxConnected.Load()),
+		Sessions:           s.sessions.Len(),
+		Subscriptions:      s.topics.len(),
+		Retained:           s.retained.len(),
+		BytesReceived:      st.bytesRecv.Load(),
+		BytesSent:          st.bytesSent.Load(),
+		PacketsReceived:    st.packetsRecv.Load(),
+		PacketsSent:        st.packetsSent.Load(),
+		PublishReceived:    st.publishRecv.Load(),
+		PublishSent:        st.publishSent.Load(),
+		PublishDropped:     st.dropped.Load(),
+		ConnectionsTotal:   st.connsTotal.Load(),
+		PublishTooLargeOut: st.tooLarge.Load(),
+	}
+}
+
+// errorIsClosed reports whether err only says that the network
+// connection went away, which is not worth more than a debug line.
+func errorIsClosed(err error) bool {
+	if errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return true
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return true
+	}
+	var oe *net.OpError
+	return errors.As(err, &oe)
+}

@@ -1,0 +1,72 @@
+package broker
+
+import (
+	"fmt"
+	"time"
+
+	"gatemq/broker/packet"
+	"gatemq/session"
+)
+
+// handleSubscribe adds the subscriptions, answers SUBACK and then sends
+// the retained messages their retain handling asks for.
+func (c *conn) handleSubscribe(p *packet.Subscribe) error {
+	var id uint32
+	if len(p.Properties.SubscriptionIDs) > 0 {
+		id = p.Properties.SubscriptionIDs[0]
+	}
+	ack := &packet.Suback{PacketID: p.PacketID, Reasons: make([]packet.Reason, len(p.Subscriptions))}
+	type retainReq struct {
+		filter string
+		sub    session.Subscription
+	}
+	var wantRetained []retainReq
+	for i, s := range p.Subscriptions {
+		_, filter, shared := splitShared(s.Filter)
+		if shared && s.NoLocal {
+			return fmt.Errorf("no local on shared subscription %q: %w", s.Filter, packet.ProtocolError) // [MQTT-3.8.3-4]
+		}
+		s.QoS = min(s.QoS, c.srv.opts.MaxQoS) // the granted QoS may be lower [MQTT-3.9.3-1]
+		sub := session.Subscription{Subscription: s, ID: id}
+		existed := c.sess.Subscribe(sub) // replaces one with the same filter [MQTT-3.8.4-3]
+		c.srv.topics.subscribe(c.sess, sub)
+		ack.Reasons[i] = packet.Reason(s.QoS)
+		// Retained messages: never for a shared subscription; retain
+		// handling 1 only for a new subscription, 2 never [MQTT-3.3.1-9..11].
+		if !shared && (s.RetainHandling == 0 || (s.RetainHandling == 1 && !existed)) {
+			wantRetained = append(wantRetained, retainReq{filter, sub})
+		}
+	}
+	c.send(ack)
+	if len(wantRetained) == 0 || c.srv.opts.DisableRetain {
+		return nil
+	}
+	now := time.Now().UnixNano()
+	var msgs []*session.Message
+	for _, r := range wantRetained {
+		msgs = c.srv.retained.match(r.filter, now, msgs[:0])
+		for _, m := range msgs {
+			d := session.Delivery{Msg: m, QoS: min(m.QoS, r.sub.QoS), Retain: true} // [MQTT-3.3.1-8]
+			if r.sub.ID != 0 {
+				d.SubIDs = []uint32{r.sub.ID}
+			}
+			if !c.sess.Deliver(d) {
+				c.srv.stats.dropped.Add(1)
+			}
+		}
+	}
+	return nil
+}
+
+// handleUnsubscribe removes subscriptions and answers UNSUBACK.
+func (c *conn) handleUnsubscribe(p *packet.Unsubscribe) {
+	ack := &packet.Unsuback{PacketID: p.PacketID, Reasons: make([]packet.Reason, len(p.Filters))}
+	for i, f := range p.Filters {
+		had := c.sess.Unsubscribe(f)
+		c.srv.topics.unsubscribe(c.sess, f)
+		if !had {
+			ack.Reasons[i] = packet.NoSubscriptionExisted
+		}
+	}
+	c.send(ack)
+}

@@ -1,0 +1,82 @@
+package session
+
+import (
+	"time"
+
+	"gatemq/broker/packet"
+)
+
+// Message is an application message as the broker routes it. A Message is
+// shared by every session it is delivered to and must not be modified
+// after it is first routed.
+type Message struct {
+	Topic   string
+	Payload []byte
+	QoS     byte // the QoS it was published with
+	Retain  bool // the RETAIN flag it was published with
+	From    string
+
+	// Props holds the properties forwarded to v5 subscribers (payload
+	// format, content type, response topic, correlation data, user
+	// properties). Message expiry, topic alias and subscription
+	// identifiers are set per delivery.
+	Props packet.Properties
+
+	// Expires is when the message expires (unix nanoseconds), 0 for never.
+	Expires int64
+}
+
+// Expired reports whether m has expired at now (unix nanoseconds).
+func (m *Message) Expired(now int64) bool {
+	return m.Expires != 0 && now >= m.Expires
+}
+
+// RemainingExpiry returns the Message Expiry Interval to forward at now,
+// in whole seconds rounded up, and whether the message has one.
+func (m *Message) RemainingExpiry(now int64) (uint32, bool) {
+	if m.Expires == 0 {
+		return 0, false
+	}
+	left := m.Expires - now
+	if left <= 0 {
+		return 0, true
+	}
+	return uint32((left + int64(time.Second) - 1) / int64(time.Second)), true
+}
+
+// Delivery is a message on its way to one session: queued, or in flight
+// with a packet identifier.
+type Delivery struct {
+	Msg      *Message
+	QoS      byte     // min(published QoS, granted QoS)
+	Retain   bool     // RETAIN flag to send
+	SubIDs   []uint32 // subscription identifiers of the matching subscriptions
+	PacketID uint16   // 0 until it is sent with QoS > 0
+	Dup      bool     // set when it is sent again on session resume
+	State    State    // where a QoS 1/2 delivery is in its exchange
+}
+
+// State is the stage of an outbound QoS 1 or 2 exchange.
+type State uint8
+
+// Outbound exchange states.
+const (
+	Queued       State = iota // not sent yet
+	AwaitPuback               // QoS 1 sent
+	AwaitPubrec               // QoS 2 sent
+	AwaitPubcomp              // QoS 2: PUBREC received, PUBREL sent
+)
+
+func (s State) String() string {
+	switch s {
+	case Queued:
+		return "queued"
+	case AwaitPuback:
+		return "await-puback"
+	case AwaitPubrec:
+		return "await-pubrec"
+	case AwaitPubcomp:
+		return "await-pubcomp"
+	}
+	return "invalid"
+}

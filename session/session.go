@@ -1,0 +1,402 @@
+package session
+
+import (
+	"sync"
+	"time"
+)
+
+// Options tunes a Session. The zero value means defaults.
+type Options struct {
+	// MaxInflight caps the outbound QoS 1 and 2 messages awaiting
+	// acknowledgement, whatever Receive Maximum the client allows.
+	// Default 32.
+	MaxInflight int
+	// MaxQueued caps the deliveries waiting to be sent. Default 1000.
+	MaxQueued int
+	// MaxQueuedBytes caps the payload bytes waiting to be sent; 0 means
+	// no byte cap.
+	MaxQueuedBytes int
+	// QueueQoS0 queues QoS 0 messages while no connection is attached.
+	QueueQoS0 bool
+}
+
+func (o Options) withDefaults() Options {
+	if o.MaxInflight <= 0 {
+		o.MaxInflight = 32
+	}
+	if o.MaxQueued <= 0 {
+		o.MaxQueued = 1000
+	}
+	return o
+}
+
+// Session is the state of one client identifier. See the package
+// documentation for how it is shared between goroutines.
+type Session struct {
+	ClientID string
+	opts     Options
+
+	// mu guards every field below.
+	mu          sync.Mutex
+	subs        map[string]Subscription
+	expiry      uint32 // Session Expiry Interval in seconds; 0 ends with the connection
+	owner       any    // the attached connection, nil while offline
+	wake        func() // called when there is something to send; nil while offline
+	window      int    // outbound in-flight cap for the attached connection
+	inflight    []Delivery
+	resend      int // inflight[resend:] have been sent on this connection
+	queue       []Delivery
+	qhead       int
+	queuedBytes int
+	nextID      uint16
+	inbound     map[uint16]struct{} // QoS 2 PUBLISH received, PUBREL not yet
+	dropped     uint64
+	expired     uint64
+	lastSeen    time.Time
+}
+
+// New returns an empty offline session.
+func New(clientID string, opts Options) *Session {
+	return &Session{
+		ClientID: clientID,
+		opts:     opts.withDefaults(),
+		subs:     make(map[string]Subscription),
+		lastSeen: time.Now(),
+	}
+}
+
+// Attach makes owner the session's connection. recvMax is the client's
+// Receive Maximum; wake is called, with the session's mutex held, whenever
+// Next has something new to return. Everything in flight is returned again
+// by Next, marked Dup, before anything queued [MQTT-4.4.0-1]. Attach
+// returns the previous owner, if any, which the caller must disconnect.
+func (s *Session) Attach(owner any, recvMax int, wake func()) (prev any) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	prev = s.owner
+	s.owner = owner
+	s.wake = wake
+	s.window = s.opts.MaxInflight
+	if recvMax > 0 && recvMax < s.window {
+		s.window = recvMax
+	}
+	s.resend = 0
+	s.lastSeen = time.Now()
+	if len(s.inflight) > 0 || s.qhead < len(s.queue) {
+		wake()
+	}
+	return prev
+}
+
+// Detach takes owner off the session and reports whether it was the
+// session's connection (a connection that was taken over is not).
+func (s *Session) Detach(owner any) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.owner != owner || owner == nil {
+		return false
+	}
+	s.owner = nil
+	s.wake = nil
+	s.lastSeen = time.Now()
+	return true
+}
+
+// Online reports whether a connection is attached.
+func (s *Session) Online() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.owner != nil
+}
+
+// LastSeen returns when a connection was last attached or detached.
+func (s *Session) LastSeen() time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.lastSeen
+}
+
+// SetExpiry sets the Session Expiry Interval in seconds.
+func (s *Session) SetExpiry(sec uint32) {
+	s.mu.Lock()
+	s.expiry = sec
+	s.mu.Unlock()
+}
+
+// Expiry returns the Session Expiry Interval in seconds.
+func (s *Session) Expiry() uint32 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.expiry
+}
+
+// Deliver queues d for sending and reports whether it was accepted. A
+// delivery is refused, and counted as dropped, when the queue is at its
+// cap; a QoS 0 delivery to an offline session is refused without being
+// counted unless Options.QueueQoS0 is set. Deliver never blocks.
+func (s *Session) Deliver(d Delivery) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.owner == nil && d.QoS == 0 && !s.opts.QueueQoS0 {
+		return false
+	}
+	if len(s.queue)-s.qhead >= s.opts.MaxQueued ||
+		(s.opts.MaxQueuedBytes > 0 && s.queuedBytes+len(d.Msg.Payload) > s.opts.MaxQueuedBytes) {
+		s.dropped++
+		return false
+	}
+	d.State = Queued
+	d.PacketID = 0
+	s.queue = append(s.queue, d)
+	s.queuedBytes += len(d.Msg.Payload)
+	if s.wake != nil {
+		s.wake()
+	}
+	return true
+}
+
+// Next appends to buf what may be written now and returns it: first the
+// in-flight deliveries not yet sent on this connection (Dup set for a
+// PUBLISH; State AwaitPubcomp means a PUBREL is to be sent), then queued
+// deliveries while the in-flight window allows, each QoS 1 or 2 one given
+// a packet identifier and recorded as in flight. Expired messages are
+// discarded [MQTT-3.3.2-5]. At most max deliveries are returned.
+func (s *Session) Next(buf []Delivery, now int64, max int) []Delivery {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for s.resend < len(s.inflight) && max > 0 {
+		d := s.inflight[s.resend]
+		s.resend++
+		if d.State != AwaitPubcomp {
+			d.Dup = true
+		}
+		buf = append(buf, d)
+		max--
+	}
+	for s.qhead < len(s.queue) && max > 0 {
+		d := s.queue[s.qhead]
+		if d.Msg.Expired(now) {
+			s.popLocked()
+			s.expired++
+			continue
+		}
+		if d.QoS > 0 {
+			if len(s.inflight) >= s.window {
+				break
+			}
+			d.PacketID = s.allocIDLocked()
+			if d.QoS == 1 {
+				d.State = AwaitPuback
+			} else {
+				d.State = AwaitPubrec
+			}
+			s.inflight = append(s.inflight, d)
+			s.resend = len(s.inflight)
+		}
+		s.popLocked()
+		buf = append(buf, d)
+		max--
+	}
+	return buf
+}
+
+func (s *Session) popLocked() {
+	s.queuedBytes -= len(s.queue[s.qhead].Msg.Payload)
+	s.queue[s.qhead] = Delivery{}
+	s.qhead++
+	if s.qhead == len(s.queue) {
+		s.queue = s.queue[:0]
+		s.qhead = 0
+	} else if s.qhead > 1024 && s.qhead*2 > len(s.queue) {
+		n := copy(s.queue, s.queue[s.qhead:])
+		clear(s.queue[n:])
+		s.queue = s.queue[:n]
+		s.qhead = 0
+	}
+}
+
+// allocIDLocked returns a packet identifier not used by any in-flight
+// delivery [MQTT-2.2.1-3].
+func (s *Session) allocIDLocked() uint16 {
+	for {
+		s.nextID++
+		if s.nextID == 0 {
+			s.nextID = 1
+		}
+		if s.findLocked(s.nextID) < 0 {
+			return s.nextID
+		}
+	}
+}
+
+func (s *Session) findLocked(id uint16) int {
+	for i := range s.inflight {
+		if s.inflight[i].PacketID == id {
+			return i
+		}
+	}
+	return -1
+}
+
+func (s *Session) removeLocked(i int) {
+	copy(s.inflight[i:], s.inflight[i+1:])
+	s.inflight[len(s.inflight)-1] = Delivery{}
+	s.inflight = s.inflight[:len(s.inflight)-1]
+	if i < s.resend {
+		s.resend--
+	}
+	if s.wake != nil && s.qhead < len(s.queue) {
+		s.wake() // the window opened
+	}
+}
+
+// Puback completes the QoS 1 delivery with packet identifier id and
+// reports whether there was one.
+func (s *Session) Puback(id uint16) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	i := s.findLocked(id)
+	if i < 0 || s.inflight[i].State != AwaitPuback {
+		return false
+	}
+	s.removeLocked(i)
+	return true
+}
+
+// Pubrec records a PUBREC for id and reports whether a QoS 2 delivery was
+// waiting for it. A failed PUBREC (reason >= 0x80) ends the exchange
+// (v5 section 4.3.3); otherwise the delivery now waits for PUBCOMP and the
+// caller sends PUBREL. A PUBREC repeated for a delivery already waiting
+// for PUBCOMP also reports true, so that PUBREL is sent again.
+func (s *Session) Pubrec(id uint16, failed bool) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	i := s.findLocked(id)
+	if i < 0 || s.inflight[i].State == AwaitPuback {
+		return false
+	}
+	if failed {
+		s.removeLocked(i)
+		return true
+	}
+	s.inflight[i].State = AwaitPubcomp
+	s.inflight[i].Msg = nil // the message itself is delivered; free it
+	return true
+}
+
+// Pubcomp completes the QoS 2 delivery with packet identifier id and
+// reports whether there was one.
+func (s *Session) Pubcomp(id uint16) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	i := s.findLocked(id)
+	if i < 0 || s.inflight[i].State != AwaitPubcomp {
+		return false
+	}
+	s.removeLocked(i)
+	return true
+}
+
+// Discard ends the in-flight delivery id without an acknowledgement (used
+// when a message cannot be sent because it exceeds the client's Maximum
+// Packet Size [MQTT-3.1.2-25]).
+func (s *Session) Discard(id uint16) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if i := s.findLocked(id); i >= 0 {
+		s.removeLocked(i)
+	}
+}
+
+// ReceiveQoS2 records an incoming QoS 2 PUBLISH with packet identifier
+// id. dup reports that id is already awaiting PUBREL, so the message must
+// not be delivered again [MQTT-4.3.3-9]; full reports that max such
+// exchanges are already open (Receive Maximum exceeded).
+func (s *Session) ReceiveQoS2(id uint16, max int) (dup, full bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.inbound[id]; ok {
+		return true, false
+	}
+	if len(s.inbound) >= max {
+		return false, true
+	}
+	if s.inbound == nil {
+		s.inbound = make(map[uint16]struct{})
+	}
+	s.inbound[id] = struct{}{}
+	return false, false
+}
+
+// ReleaseQoS2 handles PUBREL for id and reports whether it was awaited.
+func (s *Session) ReleaseQoS2(id uint16) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.inbound[id]; !ok {
+		return false
+	}
+	delete(s.inbound, id)
+	return true
+}
+
+// Subscribe adds or replaces the subscription with sub's filter and
+// reports whether one existed.
+func (s *Session) Subscribe(sub Subscription) (existed bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, existed = s.subs[sub.Filter]
+	s.subs[sub.Filter] = sub
+	return existed
+}
+
+// Unsubscribe removes the subscription with filter and reports whether
+// it existed.
+func (s *Session) Unsubscribe(filter string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, ok := s.subs[filter]
+	delete(s.subs, filter)
+	return ok
+}
+
+// Subscriptions returns a copy of the session's subscriptions.
+func (s *Session) Subscriptions() []Subscription {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]Subscription, 0, len(s.subs))
+	for _, sub := range s.subs {
+		out = append(out, sub)
+	}
+	return out
+}
+
+// Stats is a snapshot of a session's counters.
+type Stats struct {
+	Subscriptions int
+	Inflight      int
+	Queued        int
+	InboundQoS2   int
+	Dropped       uint64 // deliveries refused because the queue was full
+	Expired       uint64 // queued messages discarded on expiry
+}
+
+// Stats returns a snapshot of the session's counters.
+func (s *Session) Stats() Stats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return Stats{
+		Subscriptions: len(s.subs),
+		Inflight:      len(s.inflight),
+		Queued:        len(s.queue) - s.qhead,
+		InboundQoS2:   len(s.inbound),
+		Dropped:       s.dropped,
+		Expired:       s.expired,
+	}
+}
+
+// Owner returns the attached connection, or nil.
+func (s *Session) Owner() any {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.owner
+}
