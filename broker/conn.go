@@ -56,10 +56,10 @@ type conn struct {
 	version     packet.Version
 	clientID    string
 	sess        *session.Session
-	maxOut      int    // client's Maximum Packet Size, 0 for none
-	aliasMaxOut uint16 // client's Topic Alias Maximum
-	problemInfo bool   // client's Request Problem Information
-	connected   bool
+	maxOut      int         // client's Maximum Packet Size, 0 for none
+	aliasMaxOut uint16      // client's Topic Alias Maximum
+	problemInfo bool        // client's Request Problem Information
+	connected   atomic.Bool // set once CONNACK is queued; orders the fields above for other goroutines
 
 	// Reader-owned.
 	aliasIn       map[uint16]string
@@ -75,7 +75,10 @@ type conn struct {
 	ctlSpare []packet.Packet
 	final    *packet.Disconnect // written last, then the socket is closed
 
-	wake      chan struct{} // capacity 1: something to write
+	// The writer goroutine runs only while there is something to write:
+	// signal sets pending and starts it unless writing is already set.
+	pending   atomic.Bool
+	writing   atomic.Bool
 	done      chan struct{} // closed when the socket is closed
 	cleaned   chan struct{} // closed when the session is detached and the will handled
 	closeOnce sync.Once
@@ -88,7 +91,6 @@ func newConn(s *Server, nc net.Conn) *conn {
 		nc:          nc,
 		remote:      nc.RemoteAddr().String(),
 		problemInfo: true,
-		wake:        make(chan struct{}, 1),
 		done:        make(chan struct{}),
 		cleaned:     make(chan struct{}),
 	}
@@ -141,11 +143,15 @@ func (c *conn) closeSocket() {
 	})
 }
 
-// signal wakes the writer. It never blocks.
+// signal tells the writer there is something to write, starting its
+// goroutine if none runs. It never blocks. It is only called while the
+// connection's reader goroutine is alive (the session is attached or the
+// reader itself calls it), so the server's WaitGroup cannot be at zero.
 func (c *conn) signal() {
-	select {
-	case c.wake <- struct{}{}:
-	default:
+	c.pending.Store(true)
+	if c.writing.CompareAndSwap(false, true) {
+		c.srv.wg.Add(1)
+		go c.writeLoop()
 	}
 }
 
@@ -163,7 +169,7 @@ func (c *conn) send(pk packet.Packet) {
 // packet, within the write timeout.
 func (c *conn) disconnect(why closeReason, reason packet.Reason) {
 	c.setWhy(why)
-	if c.version != packet.V5 || !c.connected {
+	if !c.connected.Load() || c.version != packet.V5 {
 		c.closeSocket()
 		return
 	}
@@ -202,7 +208,7 @@ func (c *conn) closeForErr(err error) {
 		}
 	default:
 		var ne net.Error
-		if errors.As(err, &ne) && ne.Timeout() && c.connected {
+		if errors.As(err, &ne) && ne.Timeout() && c.connected.Load() {
 			c.srv.log.Debug("keepalive timeout", logClientID, c.clientID, logRemote, c.remote)
 			c.disconnect(closeKeepAlive, packet.KeepAliveTimeout)
 			select {

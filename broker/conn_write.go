@@ -23,22 +23,34 @@ var (
 	errFinalSent   = errors.New("final packet sent")
 )
 
-// writeLoop is the connection's writer goroutine: it waits to be woken,
-// then writes everything there is to write.
+// writeLoop is the connection's writer goroutine, started by signal. It
+// writes everything there is to write and exits when nothing is left, so
+// an idle connection has no writer goroutine. After a write error or the
+// final DISCONNECT it leaves writing set, so no writer starts again.
 func (c *conn) writeLoop() {
 	defer c.srv.wg.Done()
 	for {
 		select {
-		case <-c.wake:
 		case <-c.done:
 			return
+		default:
 		}
+		c.pending.Store(false)
 		if err := c.flush(); err != nil {
 			if !errors.Is(err, errFinalSent) && !errorIsClosed(err) {
 				c.srv.log.Info("write", logClientID, c.clientID, logErr, err)
 			}
 			c.setWhy(closeNetwork)
 			c.closeSocket()
+			return
+		}
+		if c.pending.Load() {
+			continue
+		}
+		c.writing.Store(false)
+		// A signal between the check above and the store saw writing
+		// set and started nothing: take the work back.
+		if !c.pending.Load() || !c.writing.CompareAndSwap(false, true) {
 			return
 		}
 	}

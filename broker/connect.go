@@ -90,9 +90,7 @@ func (c *conn) handshake() error {
 		c.fillConnack(ack, cp)
 		c.send(ack)
 	})
-	c.connected = true
-	c.srv.wg.Add(1)
-	go c.writeLoop()
+	c.connected.Store(true)
 
 	if ka > 0 {
 		c.rd.timeout = keepAliveWindow(ka)
