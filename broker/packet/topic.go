@@ -66,7 +66,10 @@ func SharedFilter(s string) (group, filter string, ok bool) {
 	if !isShared {
 		return "", "", false
 	}
-	return strings.Cut(rest, "/")
+	if group, filter, ok = strings.Cut(rest, "/"); !ok {
+		return "", "", false
+	}
+	return group, filter, true
 }
 
 // checkTopicString checks the rules topic names and filters share and
