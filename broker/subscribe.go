@@ -22,6 +22,11 @@ func (c *conn) handleSubscribe(p *packet.Subscribe) error {
 	}
 	var wantRetained []retainReq
 	for i, s := range p.Subscriptions {
+		if err := packet.ValidTopicFilter(s.Filter); err != nil {
+			// Refused alone, 0x80 in 3.x [MQTT-4.7.1-1, MQTT-4.7.1-2, MQTT-4.8.2-1, MQTT-4.8.2-2].
+			ack.Reasons[i] = packet.TopicFilterInvalid
+			continue
+		}
 		_, filter, shared := splitShared(s.Filter)
 		if shared && s.NoLocal {
 			return fmt.Errorf("no local on shared subscription %q: %w", s.Filter, packet.ProtocolError) // [MQTT-3.8.3-4]
