@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"strings"
 	"time"
 
 	"gatemq/broker/packet"
@@ -100,6 +101,13 @@ func (s *Server) takeWill(clientID string, clean bool) {
 }
 
 func (s *Server) publishWill(w *will) {
+	if strings.HasPrefix(w.msg.Topic, "$SYS") {
+		// Only the broker publishes $SYS topics: a will there is dropped
+		// like a client's PUBLISH there [MQTT-3.3.5-2], so that a client
+		// cannot spoof (or retain over) the broker's own values.
+		s.log.Debug("dropping will under $SYS", logClientID, w.msg.From, logTopic, w.msg.Topic)
+		return
+	}
 	m := w.msg // a copy: the expiry starts now
 	if w.hasExp {
 		m.Expires = time.Now().Add(time.Duration(w.expiry) * time.Second).UnixNano()
