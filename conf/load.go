@@ -54,10 +54,14 @@ func parse(data []byte, name string) (Config, error) {
 	b.table("", doc, reflect.ValueOf(&c).Elem())
 	errs := b.errs
 	// Validate even after binding errors, so one run reports every mistake,
-	// but say nothing more about keys that failed to bind: their values are
-	// still the defaults.
+	// but say nothing more about keys that failed to bind, or lie inside
+	// one: their values are still the defaults.
+	failed := make(map[string]bool, len(b.errs))
+	for _, e := range b.errs {
+		failed[e.Key] = true
+	}
 	for _, e := range c.validate() {
-		if !slices.ContainsFunc(b.errs, func(be *Error) bool { return isKeyOrChild(e.Key, be.Key) }) {
+		if !failedWithin(failed, e.Key) {
 			errs = append(errs, e)
 		}
 	}
@@ -116,9 +120,14 @@ func sortLine(e *Error) int {
 	return e.Line
 }
 
-// isKeyOrChild reports whether key is parent or inside it.
-func isKeyOrChild(key, parent string) bool {
-	return key == parent || strings.HasPrefix(key, parent+".") || strings.HasPrefix(key, parent+"[")
+// failedWithin reports whether key or one of its parents is in failed.
+func failedWithin(failed map[string]bool, key string) bool {
+	for ; key != ""; key = parentKey(key) {
+		if failed[key] {
+			return true
+		}
+	}
+	return false
 }
 
 // Print writes c as TOML that Parse reads back to an equal Config, for

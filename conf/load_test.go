@@ -398,6 +398,17 @@ func TestLoad_Errors(t *testing.T) {
 	}
 }
 
+func TestLoad_DeepNestingLosesLines(t *testing.T) {
+	// Past maxScanDepth the key scan gives up: errors keep file and key
+	// but lose the line, rather than costing quadratic time.
+	src := "data_dir = 1\nx = " + strings.Repeat("[", 100) + strings.Repeat("]", 100) + "\n"
+	_, err := Parse(strings.NewReader(src), "deep.toml")
+	want := "deep.toml: data_dir: expected string, got integer 1\ndeep.toml: x: unknown key"
+	if err == nil || err.Error() != want {
+		t.Fatalf("Parse = %v, want %q", err, want)
+	}
+}
+
 func TestLoad_UnknownKeyIs(t *testing.T) {
 	_, err := Parse(strings.NewReader("[mqtt]\nfoo = 1\nbar = 2\n"), "x.toml")
 	if !errors.Is(err, ErrUnknownKey) {

@@ -87,6 +87,9 @@ func parentKey(key string) string {
 	return key[:last]
 }
 
+// maxScanDepth is how deeply arrays and inline tables may nest for the scan.
+const maxScanDepth = 32
+
 // keyScanner walks a TOML document that is known to be valid, recording
 // where each key is. It returns false, never panics, on anything it does not
 // understand.
@@ -97,6 +100,8 @@ type keyScanner struct {
 
 	lines keyLines
 	order []string // keys without indices, as MetaData.Keys has them
+
+	depth int // nesting of arrays and inline tables
 
 	ctx  string   // key of the current table, with indices
 	ctxU []string // key of the current table, without indices
@@ -298,6 +303,17 @@ func (s *keyScanner) blanks() {
 // value scans the value of key (unindexed: u), recording the keys of inline
 // tables in it.
 func (s *keyScanner) value(key string, u []string) bool {
+	switch s.peek(0) {
+	case '[', '{':
+		// Keys of nested values grow with the depth; a configuration
+		// nests two or three levels, so give up on absurd documents
+		// rather than spend quadratic time on them.
+		if s.depth >= maxScanDepth {
+			return false
+		}
+		s.depth++
+		defer func() { s.depth-- }()
+	}
 	switch s.peek(0) {
 	case '"':
 		if strings.HasPrefix(s.src[s.i:], `"""`) {

@@ -6,15 +6,16 @@ import (
 	"github.com/BurntSushi/toml"
 )
 
-func TestScanKeyLines(t *testing.T) {
-	tests := []struct {
-		name string
-		src  string
-		want map[string]int
-	}{
-		{
-			name: "tables and arrays of tables",
-			src: `a = 1
+// scanCases are documents with the expected lines of some of their keys.
+// They also seed FuzzParse.
+var scanCases = []struct {
+	name string
+	src  string
+	want map[string]int
+}{
+	{
+		name: "tables and arrays of tables",
+		src: `a = 1
 [t]
 b = 2
 [[l]]
@@ -29,25 +30,25 @@ z = 1
 [[l.arr]]
 z = 2
 `,
-			want: map[string]int{
-				"a": 1, "t": 2, "t.b": 3, "l": 4, "l[0]": 4, "l[0].x": 5, "l[1]": 6, "l[1].x": 7,
-				"l[1].sub": 8, "l[1].sub.y": 9, "l[1].arr[0]": 10, "l[1].arr[0].z": 11,
-				"l[2]": 12, "l[2].arr[0]": 13, "l[2].arr[0].z": 14,
-			},
+		want: map[string]int{
+			"a": 1, "t": 2, "t.b": 3, "l": 4, "l[0]": 4, "l[0].x": 5, "l[1]": 6, "l[1].x": 7,
+			"l[1].sub": 8, "l[1].sub.y": 9, "l[1].arr[0]": 10, "l[1].arr[0].z": 11,
+			"l[2]": 12, "l[2].arr[0]": 13, "l[2].arr[0].z": 14,
 		},
-		{
-			name: "dotted and quoted keys",
-			src: `a.b.c = 1
+	},
+	{
+		name: "dotted and quoted keys",
+		src: `a.b.c = 1
 "quoted key" = 2
 'literal.key' = 3
 [ "t 1" . u ]
 "\u0041\t" = 4
 `,
-			want: map[string]int{"a.b.c": 1, `"quoted key"`: 2, `"literal.key"`: 3, `"t 1".u`: 4, `"t 1".u."A\t"`: 5},
-		},
-		{
-			name: "multi-line values",
-			src: `s = """
+		want: map[string]int{"a.b.c": 1, `"quoted key"`: 2, `"literal.key"`: 3, `"t 1".u`: 4, `"t 1".u."A\t"`: 5},
+	},
+	{
+		name: "multi-line values",
+		src: `s = """
 one
 two \
   three"""
@@ -68,18 +69,20 @@ inl = {
 after = 2019-01-01 10:00:00
 last = 1
 `,
-			want: map[string]int{
-				"s": 1, "t": 5, "u": 7, "arr": 8, "inl": 14, "inl.a": 15, "inl.b": 16, "inl.b.c": 16,
-				"inl.b.c[0].d": 16, "inl.b.c[1].d": 17, "after": 19, "last": 20,
-			},
+		want: map[string]int{
+			"s": 1, "t": 5, "u": 7, "arr": 8, "inl": 14, "inl.a": 15, "inl.b": 16, "inl.b.c": 16,
+			"inl.b.c[0].d": 16, "inl.b.c[1].d": 17, "after": 19, "last": 20,
 		},
-		{
-			name: "crlf and bom",
-			src:  "\xef\xbb\xbfa = 1\r\n[t]\r\nb = 2\r\n",
-			want: map[string]int{"a": 1, "t": 2, "t.b": 3},
-		},
-	}
-	for _, tc := range tests {
+	},
+	{
+		name: "crlf and bom",
+		src:  "\xef\xbb\xbfa = 1\r\n[t]\r\nb = 2\r\n",
+		want: map[string]int{"a": 1, "t": 2, "t.b": 3},
+	},
+}
+
+func TestScanKeyLines(t *testing.T) {
+	for _, tc := range scanCases {
 		t.Run(tc.name, func(t *testing.T) {
 			var doc map[string]any
 			md, err := toml.Decode(tc.src, &doc)
