@@ -1,6 +1,9 @@
 package packet
 
-import "fmt"
+import (
+	"fmt"
+	"slices"
+)
 
 // decode decodes an AUTH (v5 only; checkHeader rejects it in 3.x). A
 // Remaining Length of 0 means Success without properties (v5 3.15.2.1);
@@ -33,6 +36,7 @@ func (pk *Auth) remaining() (n, plen int) {
 
 func appendAuth(b []byte, pk *Auth) []byte {
 	n, plen := pk.remaining()
+	b = slices.Grow(b, 1+varintLen(n)+n)
 	b = appendHeader(b, AUTH, 0, n)
 	if n == 0 {
 		return b

@@ -24,9 +24,6 @@ func Decode(h Header, body []byte, v Version) (Packet, error) {
 		return nil, fmt.Errorf("decode %s: body of %d bytes, remaining length %d: %w",
 			h.Type, len(body), h.Remaining, MalformedPacket)
 	}
-	if h.Type == CONNECT {
-		v = V5 // CONNECT's flags are checked the same way in every version
-	}
 	if err := checkHeader(h, v); err != nil {
 		return nil, fmt.Errorf("decode %s: %w", h.Type, err)
 	}
@@ -126,6 +123,7 @@ func DecodePublish(h Header, body []byte, v Version, pk *Publish) error {
 // returns io.EOF unwrapped only when r ends before the first byte of a
 // packet; an end inside a packet is io.ErrUnexpectedEOF, wrapped. The
 // body is allocated for each packet and aliased by the packet returned.
+// Read blocks as r does; it is not safe to call concurrently on one r.
 func Read(r io.Reader, v Version, maxSize int) (Packet, error) {
 	br, ok := r.(io.ByteReader)
 	if !ok {
@@ -138,11 +136,7 @@ func Read(r io.Reader, v Version, maxSize int) (Packet, error) {
 	if maxSize > 0 && h.Size() > maxSize {
 		return nil, fmt.Errorf("read %s: packet of %d bytes, maximum %d: %w", h.Type, h.Size(), maxSize, PacketTooLarge)
 	}
-	hv := v
-	if h.Type == CONNECT {
-		hv = V5
-	}
-	if err := checkHeader(h, hv); err != nil {
+	if err := checkHeader(h, v); err != nil {
 		return nil, fmt.Errorf("read %s: %w", h.Type, err)
 	}
 	body := make([]byte, h.Remaining)
@@ -181,6 +175,8 @@ func (b *byteReader) ReadByte() (byte, error) {
 // written as set, defaulting to those of v when empty. The flags
 // (WillFlag, UsernameFlag, PasswordFlag) decide which fields are written.
 // *Auth is always written in its v5 form, and a 3.x *Disconnect is empty.
+// A *Connack carries Session Present only with Success [MQTT-3.2.2-6], and
+// a *Subscribe only its first Subscription Identifier.
 //
 // Append does not validate pk (a test can send a malformed packet) and
 // does not allocate beyond growing b. It panics on programmer errors: a
@@ -212,9 +208,9 @@ func Append(b []byte, pk Packet, v Version) []byte {
 	case *Unsuback:
 		return appendUnsuback(b, pk, v)
 	case *Pingreq:
-		return append(b, byte(PINGREQ)<<4, 0)
+		return appendEmpty(b, PINGREQ)
 	case *Pingresp:
-		return append(b, byte(PINGRESP)<<4, 0)
+		return appendEmpty(b, PINGRESP)
 	case *Disconnect:
 		return appendDisconnect(b, pk, v)
 	case *Auth:

@@ -1,6 +1,9 @@
 package packet
 
-import "fmt"
+import (
+	"fmt"
+	"slices"
+)
 
 // connackCode maps a v5 reason code to the 3.x CONNACK return code
 // [MQTT-3.2.2.3 in 3.1.1]. Anything without its own 3.x code is 3,
@@ -75,6 +78,7 @@ func (pk *Connack) remaining(v Version) (n, plen int) {
 
 func appendConnack(b []byte, pk *Connack, v Version) []byte {
 	n, plen := pk.remaining(v)
+	b = slices.Grow(b, 1+varintLen(n)+n)
 	b = appendHeader(b, CONNACK, 0, n)
 	// Session Present is 0 with any failure [MQTT-3.2.2-4 in 3.1.1,
 	// MQTT-3.2.2-6 in v5], and 3.1 has no such flag.

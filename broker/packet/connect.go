@@ -1,6 +1,9 @@
 package packet
 
-import "fmt"
+import (
+	"fmt"
+	"slices"
+)
 
 // Connect flag bits [MQTT-3.1.2.3].
 const (
@@ -182,6 +185,7 @@ func appendConnect(b []byte, pk *Connect, v Version) []byte {
 	if pk.UsernameFlag {
 		flags |= connectUsername
 	}
+	b = slices.Grow(b, 1+varintLen(n)+n)
 	b = appendHeader(b, CONNECT, 0, n)
 	b = appendString(b, name)
 	b = append(b, byte(level), flags)

@@ -1,6 +1,9 @@
 package packet
 
-import "fmt"
+import (
+	"fmt"
+	"slices"
+)
 
 // decode decodes a DISCONNECT. In 3.x it has no body; in v5 a Remaining
 // Length of 0 means Normal disconnection without properties, and of 1 a
@@ -42,6 +45,7 @@ func (pk *Disconnect) remaining(v Version) (n, plen int) {
 
 func appendDisconnect(b []byte, pk *Disconnect, v Version) []byte {
 	n, plen := pk.remaining(v)
+	b = slices.Grow(b, 1+varintLen(n)+n)
 	b = appendHeader(b, DISCONNECT, 0, n)
 	if n == 0 {
 		return b

@@ -2,8 +2,9 @@
 // encodes every control packet of MQTT 3.1, 3.1.1 and 5.0, in both
 // directions. It knows nothing of connections or sessions; the broker
 // calls Read (or ReadHeader and Decode) on its reader goroutine and
-// Append on its writer goroutine. Every function is safe for concurrent
-// use; none keeps state between calls.
+// Append on its writer goroutine. The package keeps no state: its
+// functions are safe for concurrent use as long as each call has its own
+// reader and the packets are not modified meanwhile.
 //
 // # Versions
 //

@@ -11,6 +11,7 @@ import (
 // wrapping MalformedPacket. It returns io.EOF unwrapped when r ends before
 // the first byte, and io.ErrUnexpectedEOF (wrapped) when it ends inside
 // the header. It does not check the type or flags: Decode and Read do.
+// It blocks as r does.
 func ReadHeader(r io.ByteReader) (Header, error) {
 	c, err := r.ReadByte()
 	if err != nil {

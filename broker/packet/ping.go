@@ -10,3 +10,8 @@ func decodeEmpty(body []byte) error {
 	}
 	return nil
 }
+
+// appendEmpty appends a packet without a body: PINGREQ or PINGRESP.
+func appendEmpty(b []byte, t Type) []byte {
+	return append(b, byte(t)<<4, 0)
+}

@@ -79,6 +79,8 @@ var propNames = [64]string{
 	PropSharedSubAvailable:   "shared subscription available",
 }
 
+// String returns the name of the property as the specification gives it,
+// in lower case: "topic alias".
 func (id PropID) String() string {
 	if int(id) < len(propNames) && propNames[id] != "" {
 		return propNames[id]

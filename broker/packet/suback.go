@@ -1,6 +1,9 @@
 package packet
 
-import "fmt"
+import (
+	"fmt"
+	"slices"
+)
 
 // subackCode maps a reason to a 3.x SUBACK return code: the granted QoS,
 // or 0x80 for anything else [MQTT-3.9.3 in 3.1.1].
@@ -50,6 +53,7 @@ func (pk *Suback) remaining(v Version) (n, plen int) {
 
 func appendSuback(b []byte, pk *Suback, v Version) []byte {
 	n, plen := pk.remaining(v)
+	b = slices.Grow(b, 1+varintLen(n)+n)
 	b = appendHeader(b, SUBACK, 0, n)
 	b = appendUint16(b, pk.PacketID)
 	if v != V5 {

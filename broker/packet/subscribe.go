@@ -1,6 +1,9 @@
 package packet
 
-import "fmt"
+import (
+	"fmt"
+	"slices"
+)
 
 // Subscription option bits [MQTT-3.8.3.1 in v5]; 3.x has only the QoS.
 const (
@@ -85,6 +88,7 @@ func (pk *Subscribe) remaining(v Version) (n, plen int) {
 
 func appendSubscribe(b []byte, pk *Subscribe, v Version) []byte {
 	n, plen := pk.remaining(v)
+	b = slices.Grow(b, 1+varintLen(n)+n)
 	b = appendHeader(b, SUBSCRIBE, 0x2, n) // [MQTT-3.8.1-1]
 	b = appendUint16(b, pk.PacketID)
 	if v == V5 {

@@ -1,6 +1,9 @@
 package packet
 
-import "fmt"
+import (
+	"fmt"
+	"slices"
+)
 
 // decode decodes an UNSUBACK: in 3.x just the packet identifier, in v5
 // also properties and one reason code per filter.
@@ -43,6 +46,7 @@ func (pk *Unsuback) remaining(v Version) (n, plen int) {
 
 func appendUnsuback(b []byte, pk *Unsuback, v Version) []byte {
 	n, plen := pk.remaining(v)
+	b = slices.Grow(b, 1+varintLen(n)+n)
 	b = appendHeader(b, UNSUBACK, 0, n)
 	b = appendUint16(b, pk.PacketID)
 	if v != V5 {

@@ -1,6 +1,9 @@
 package packet
 
-import "fmt"
+import (
+	"fmt"
+	"slices"
+)
 
 // decode decodes an UNSUBSCRIBE. As for SUBSCRIBE, filters are checked
 // only for UTF-8; v5 lets the server answer 0x8F for a bad one.
@@ -44,6 +47,7 @@ func (pk *Unsubscribe) remaining(v Version) (n, plen int) {
 
 func appendUnsubscribe(b []byte, pk *Unsubscribe, v Version) []byte {
 	n, plen := pk.remaining(v)
+	b = slices.Grow(b, 1+varintLen(n)+n)
 	b = appendHeader(b, UNSUBSCRIBE, 0x2, n) // [MQTT-3.10.1-1]
 	b = appendUint16(b, pk.PacketID)
 	if v == V5 {
