@@ -12,7 +12,9 @@ import (
 // handshake reads CONNECT within the connect timeout, opens or resumes the
 // session, starts the writer and sends CONNACK.
 func (c *conn) handshake() error {
-	c.rd.timeout = c.srv.opts.ConnectTimeout
+	// One deadline for the whole CONNECT, not one per read: a client
+	// trickling its bytes must not hold the connection open.
+	c.nc.SetReadDeadline(time.Now().Add(c.srv.opts.ConnectTimeout))
 	h, err := c.readHeader()
 	if err != nil {
 		return err
