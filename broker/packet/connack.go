@@ -41,7 +41,7 @@ func (pk *Connack) decode(body []byte, v Version) error {
 	// MQTT 3.1 has no Session Present: the whole byte is unused there.
 	if v != V31 {
 		if flags&^1 != 0 {
-			// [MQTT-3.2.2-1 in 3.1.1; v5 3.2.2.1: bits 7-1 are reserved]
+			// 3.2.2.1 in 3.1.1 and v5: bits 7-1 are reserved, MUST be 0.
 			return fmt.Errorf("connect acknowledge flags %08b: %w", flags, MalformedPacket)
 		}
 		pk.SessionPresent = flags == 1
