@@ -21,6 +21,10 @@ func (c *conn) handlePublish(p *packet.Publish) error {
 		return fmt.Errorf("PUBLISH retain: %w", packet.RetainNotSupported) // [MQTT-3.2.2-14]
 	}
 	props := &p.Properties
+	if len(props.SubscriptionIDs) > 0 {
+		// Only the server sets Subscription Identifiers [MQTT-3.3.4-6].
+		return fmt.Errorf("PUBLISH with subscription identifier: %w", packet.ProtocolError)
+	}
 	if props.Present.Has(packet.PropTopicAlias) {
 		a := props.TopicAlias
 		if a == 0 || a > o.TopicAliasMax {

@@ -127,22 +127,25 @@ func pubsToPackets(ps []*packet.Publish) []packet.Packet {
 
 var servingSeq atomic.Uint64
 
-// checkServing checks that the broker at addr still accepts a client and
-// routes a message: the broker survived whatever came before.
+// checkServing checks that the broker at addr still accepts clients and
+// routes a message between them: the broker survived whatever came before.
 func checkServing(t testing.TB, addr string) {
 	t.Helper()
 	n := servingSeq.Add(1)
-	c := dialRaw(t, addr, packet.V311)
-	c.mustConnect(fmt.Sprintf("serving-check-%d", n), true)
 	topic := fmt.Sprintf("serving/check/%d", n)
-	if ack := c.subscribe(1, packet.Subscription{Filter: topic, QoS: 1}); ack.Reasons[0] != packet.GrantedQoS1 {
+	sub := dialRaw(t, addr, packet.V311)
+	sub.mustConnect(fmt.Sprintf("serving-sub-%d", n), true)
+	if ack := sub.subscribe(1, packet.Subscription{Filter: topic, QoS: 1}); ack.Reasons[0] != packet.GrantedQoS1 {
 		t.Fatalf("serving check: suback %+v", ack)
 	}
-	c.publishAck(&packet.Publish{Topic: topic, QoS: 1, PacketID: 2, Payload: []byte("alive")})
-	if p := c.recvPublish(); p.Topic != topic || string(p.Payload) != "alive" {
+	pub := dialRaw(t, addr, packet.V311)
+	pub.mustConnect(fmt.Sprintf("serving-pub-%d", n), true)
+	pub.publishAck(&packet.Publish{Topic: topic, QoS: 1, PacketID: 2, Payload: []byte("alive")})
+	if p := sub.recvPublishAck(); p.Topic != topic || string(p.Payload) != "alive" {
 		t.Fatalf("serving check: got %+v", p)
 	}
-	c.disconnect()
+	sub.disconnect()
+	pub.disconnect()
 }
 
 // waitSessionGone waits until the broker has no session for clientID.
