@@ -97,9 +97,10 @@ func FuzzDecode(f *testing.F) {
 // exactly the valid names.
 func FuzzTopic(f *testing.F) {
 	for _, s := range []string{"a/b", "a/+/c", "#", "a/#/b", "$share/g/a", "$share//a", "+a", "", "\x00", "a\xff"} {
-		f.Add(s)
+		f.Add([]byte(s))
 	}
-	f.Fuzz(func(t *testing.T, s string) {
+	f.Fuzz(func(t *testing.T, b []byte) {
+		s := string(b)
 		nameErr := ValidTopicName(s)
 		filterErr := ValidTopicFilter(s)
 		if nameErr != nil && reasonOf(nameErr) != TopicNameInvalid {
