@@ -243,3 +243,41 @@ func TestSession_ExpiryAtDisconnect(t *testing.T) {
 		})
 	}
 }
+
+// TestSession_QueuedDeliveredOnceOnResume checks that the messages queued
+// for an offline session are each sent once, without DUP, when it resumes
+// [MQTT-4.3.2-1, MQTT-4.3.3-1].
+func TestSession_QueuedDeliveredOnceOnResume(t *testing.T) {
+	t.Parallel()
+	s, addr := newTestBroker(t, testOptions())
+	for i := range 10 {
+		t.Run(fmt.Sprint(i), func(t *testing.T) {
+			t.Parallel()
+			id := fmt.Sprint("queued-", i)
+			topic := "queued/" + id
+			sub, _ := connectRaw(t, addr, &packet.Connect{ClientID: id, CleanStart: true, Properties: withExpiry(60)})
+			sub.subscribe(1, packet.Subscription{Filter: topic, QoS: 2})
+			sub.send(&packet.Disconnect{})
+			sub.expectClosed()
+			waitFor(t, 5*time.Second, func() error {
+				if sess := s.sessions.Get(id); sess == nil || sess.Online() {
+					return fmt.Errorf("session not offline")
+				}
+				return nil
+			})
+			pub := connectV5(t, addr, &paho.Connect{ClientID: "pub-" + id, CleanStart: true})
+			const n = 6
+			for j := range n {
+				pub.publish(&paho.Publish{Topic: topic, QoS: byte(1 + j%2), Payload: []byte{byte(j)}})
+			}
+			sub, _ = connectRaw(t, addr, &packet.Connect{ClientID: id, Properties: withExpiry(60)})
+			got := sub.recvPublishes(n)
+			for j, p := range got {
+				if p.Dup || p.Payload[0] != byte(j) {
+					t.Fatalf("message %d: %+v, want payload %d without DUP", j, p, j)
+				}
+			}
+			sub.expectNothing(100 * time.Millisecond)
+		})
+	}
+}

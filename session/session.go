@@ -160,10 +160,16 @@ func (s *Session) Deliver(d Delivery) bool {
 // PUBLISH; State AwaitPubcomp means a PUBREL is to be sent), then queued
 // deliveries while the in-flight window allows, each QoS 1 or 2 one given
 // a packet identifier and recorded as in flight. Expired messages are
-// discarded [MQTT-3.3.2-5]. At most max deliveries are returned.
+// discarded [MQTT-3.3.2-5]. At most max deliveries are returned. While no
+// connection is attached it returns nothing: a connection's writer may
+// run before Attach (to send CONNACK), and what it took then would be
+// sent again, as a duplicate, once Attach starts the resend.
 func (s *Session) Next(buf []Delivery, now int64, max int) []Delivery {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.owner == nil {
+		return buf
+	}
 	for s.resend < len(s.inflight) && max > 0 {
 		d := s.inflight[s.resend]
 		s.resend++
