@@ -335,3 +335,25 @@ func TestPublish_NoMatchingSubscribers(t *testing.T) {
 		}
 	}
 }
+
+// TestMaximumPacketSize_Server checks that the server announces its
+// Maximum Packet Size and disconnects a client sending a larger packet
+// with 0x95 [MQTT-3.2.2-15].
+func TestMaximumPacketSize_Server(t *testing.T) {
+	t.Parallel()
+	o := testOptions()
+	o.MaxPacketSize = 1024
+	_, addr := newTestBroker(t, o)
+	c, ack := connectRaw(t, addr, &packet.Connect{ClientID: "big", CleanStart: true})
+	if !ack.Properties.Present.Has(packet.PropMaximumPacketSize) || ack.Properties.MaximumPacketSize != 1024 {
+		t.Fatalf("CONNACK Maximum Packet Size %d, want 1024", ack.Properties.MaximumPacketSize)
+	}
+	// "t" QoS 0 without properties: 7 bytes (a 2-byte remaining length)
+	// plus the payload.
+	if r := c.publishAck(&packet.Publish{Topic: "t", Payload: make([]byte, 1024-7)}); r != packet.Success {
+		t.Fatalf("publish of 1024 bytes: %v", r)
+	}
+	c.ping()
+	c.send(&packet.Publish{Topic: "t", Payload: make([]byte, 1024-6)})
+	c.expectDisconnect(packet.PacketTooLarge)
+}

@@ -300,3 +300,59 @@ func TestWill_Properties(t *testing.T) {
 		t.Fatalf("will properties %+v", pp)
 	}
 }
+
+// TestRetain_NotForLeadingWildcardsOrShared checks that retained messages
+// on "$" topics are not sent for filters starting with a wildcard
+// [MQTT-4.7.2-1], and that a shared subscription gets no retained
+// messages [MQTT-4.8.2].
+func TestRetain_NotForLeadingWildcardsOrShared(t *testing.T) {
+	t.Parallel()
+	_, addr := newTestBroker(t, testOptions())
+	pub := connectV5(t, addr, &paho.Connect{ClientID: "rd-pub", CleanStart: true})
+	pub.publish(&paho.Publish{Topic: "$data/r", QoS: 1, Retain: true, Payload: []byte("dollar")})
+	pub.publish(&paho.Publish{Topic: "data/r", QoS: 1, Retain: true, Payload: []byte("plain")})
+	cases := []struct {
+		filter string
+		want   []string
+	}{
+		{"#", []string{"data/r"}},
+		{"+/r", []string{"data/r"}},
+		{"$data/#", []string{"$data/r"}},
+		{"$data/+", []string{"$data/r"}},
+		{"$share/g/#", nil},
+		{"$share/g/data/r", nil},
+	}
+	for i, tc := range cases {
+		c, _ := connectRaw(t, addr, &packet.Connect{ClientID: fmt.Sprint("rd-", i), CleanStart: true})
+		var got []string
+		for _, p := range retainedOf(c, tc.filter) {
+			got = append(got, p.Topic)
+		}
+		if fmt.Sprint(got) != fmt.Sprint(tc.want) {
+			t.Fatalf("%s: retained %v, want %v", tc.filter, got, tc.want)
+		}
+	}
+}
+
+// TestRetain_Disabled checks a server without retained messages: CONNACK
+// says Retain Available 0, a retained PUBLISH is refused with 0x9A and a
+// will with Will Retain with CONNACK 0x9A [MQTT-3.2.2-13, MQTT-3.2.2-14].
+func TestRetain_Disabled(t *testing.T) {
+	t.Parallel()
+	o := testOptions()
+	o.DisableRetain = true
+	_, addr := newTestBroker(t, o)
+	c, ack := connectRaw(t, addr, &packet.Connect{ClientID: "nr", CleanStart: true})
+	if !ack.Properties.Present.Has(packet.PropRetainAvailable) || ack.Properties.RetainAvailable != 0 {
+		t.Fatal("CONNACK does not say Retain Available 0")
+	}
+	c.send(&packet.Publish{Topic: "nr", QoS: 1, PacketID: 1, Retain: true, Payload: []byte("x")})
+	c.expectDisconnect(packet.RetainNotSupported)
+
+	w := dialRaw(t, addr, packet.V5)
+	ack = w.connect(&packet.Connect{ClientID: "nr-will", CleanStart: true, KeepAlive: 60,
+		WillFlag: true, WillRetain: true, WillTopic: "nr", WillPayload: []byte("x")})
+	if ack.Reason != packet.RetainNotSupported {
+		t.Fatalf("CONNACK %v, want 0x9A", ack.Reason)
+	}
+}

@@ -318,3 +318,61 @@ func TestTopics_SubscriptionIdentifiers(t *testing.T) {
 		c.expectNothing(100 * time.Millisecond)
 	})
 }
+
+// TestTopics_SubscriptionReplaced checks that subscribing again to a
+// filter replaces the subscription's options rather than adding one
+// [MQTT-3.8.4-3], and that UNSUBSCRIBE ends it, with 0x11 for a filter
+// that had none.
+func TestTopics_SubscriptionReplaced(t *testing.T) {
+	t.Parallel()
+	_, addr := newTestBroker(t, testOptions())
+	pub := connectV5(t, addr, &paho.Connect{ClientID: "sr-pub", CleanStart: true})
+	c := connectV5(t, addr, &paho.Connect{ClientID: "sr", CleanStart: true})
+	for _, qos := range []byte{2, 0, 1} {
+		c.subscribeWith(&paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: "sr/+", QoS: qos}}})
+		pub.publish(&paho.Publish{Topic: "sr/x", QoS: 2, Payload: []byte{qos}})
+		if p := c.recv(); p.QoS != qos {
+			t.Fatalf("delivered with QoS %d after subscribing with %d", p.QoS, qos)
+		}
+		c.expectNothing(50 * time.Millisecond)
+	}
+	ua, err := c.Unsubscribe(t.Context(), &paho.Unsubscribe{Topics: []string{"sr/+", "sr/none"}})
+	if ua == nil || len(ua.Reasons) != 2 || ua.Reasons[0] != 0 || ua.Reasons[1] != byte(packet.NoSubscriptionExisted) {
+		t.Fatalf("UNSUBACK %+v (%v), want [0x00 0x11]", ua, err)
+	}
+	pub.publish(&paho.Publish{Topic: "sr/x", QoS: 1, Payload: []byte("after")})
+	c.expectNothing(100 * time.Millisecond)
+}
+
+// TestTopics_OverlappingFanOut checks the merging of overlapping
+// subscriptions when a message has many subscribers.
+func TestTopics_OverlappingFanOut(t *testing.T) {
+	t.Parallel()
+	_, addr := newTestBroker(t, testOptions())
+	var others []*v5Client
+	for i := range 20 {
+		o := connectV5(t, addr, &paho.Connect{ClientID: fmt.Sprint("fan-", i), CleanStart: true})
+		o.subscribe("fan/#")
+		others = append(others, o)
+	}
+	c, _ := connectRaw(t, addr, &packet.Connect{ClientID: "fan-raw", CleanStart: true})
+	for i, f := range []string{"fan/+", "fan/#", "+/x"} {
+		sp := &packet.Subscribe{PacketID: 1, Subscriptions: []packet.Subscription{{Filter: f, QoS: byte(i % 2)}}}
+		sp.Properties.SubscriptionIDs = []uint32{uint32(i + 1)}
+		c.send(sp)
+		if _, ok := c.recv().(*packet.Suback); !ok {
+			t.Fatal("want SUBACK")
+		}
+	}
+	pub := connectV5(t, addr, &paho.Connect{ClientID: "fan-pub", CleanStart: true})
+	pub.publish(&paho.Publish{Topic: "fan/x", QoS: 1, Payload: []byte("x")})
+	p := c.recvPublishAck()
+	if ids := slices.Sorted(slices.Values(p.Properties.SubscriptionIDs)); p.QoS != 1 || !slices.Equal(ids, []uint32{1, 2, 3}) {
+		t.Fatalf("got QoS %d identifiers %v, want QoS 1 with 1, 2 and 3", p.QoS, p.Properties.SubscriptionIDs)
+	}
+	c.expectNothing(100 * time.Millisecond)
+	for _, o := range others {
+		o.recv()
+		o.expectNothing(0)
+	}
+}
