@@ -1,0 +1,110 @@
+package bench
+
+import (
+	"context"
+	"sync"
+	"time"
+)
+
+// connectResult is the outcome of connecting a set of clients.
+type connectResult struct {
+	clients  []*client // index i is client i, nil when it failed
+	ok       int
+	failed   int
+	firstErr error
+	took     time.Duration // first dial to last CONNACK
+	latency  histogram     // dial to CONNACK, per successful client
+}
+
+// connectAll connects n clients, opts(i) describing client i, with at most
+// parallel handshakes in flight and, when perSec > 0, starting them at
+// that rate. It blocks until every attempt has ended or ctx ends; clients
+// not yet started when ctx ends count as failed.
+func connectAll(ctx context.Context, n, parallel int, perSec float64, opts func(i int) clientOptions) *connectResult {
+	res := &connectResult{clients: make([]*client, n)}
+	sem := make(chan struct{}, max(parallel, 1))
+	var (
+		wg sync.WaitGroup
+		mu sync.Mutex // guards the counters, firstErr and latency of res
+	)
+	start := time.Now()
+	for i := range n {
+		if perSec > 0 {
+			if !sleepUntil(ctx, start.Add(time.Duration(float64(i)/perSec*float64(time.Second)))) {
+				break
+			}
+		}
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			t0 := time.Now()
+			cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+			c, err := connect(cctx, opts(i))
+			cancel()
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				res.failed++
+				if res.firstErr == nil {
+					res.firstErr = err
+				}
+				return
+			}
+			res.clients[i] = c
+			res.ok++
+			res.latency.record(time.Since(t0))
+		}()
+	}
+	wg.Wait()
+	res.took = time.Since(start)
+	if missing := n - res.ok - res.failed; missing > 0 {
+		res.failed += missing
+		if res.firstErr == nil {
+			res.firstErr = ctx.Err()
+		}
+	}
+	return res
+}
+
+// disconnectAll disconnects the clients, parallel at a time, and waits.
+func disconnectAll(clients []*client, parallel int) {
+	sem := make(chan struct{}, max(parallel, 1))
+	var wg sync.WaitGroup
+	for _, c := range clients {
+		if c == nil {
+			continue
+		}
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c.disconnect()
+			<-sem
+		}()
+	}
+	wg.Wait()
+}
+
+// sleepUntil waits until t and reports whether ctx is still live.
+func sleepUntil(ctx context.Context, t time.Time) bool {
+	d := time.Until(t)
+	if d <= 0 {
+		return ctx.Err() == nil
+	}
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case <-timer.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}

@@ -1,0 +1,291 @@
+package bench
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/eclipse/paho.golang/paho"
+)
+
+// errRunFailed says the run finished but failed a check (a client could
+// not connect, messages were lost); its result has been printed.
+var errRunFailed = errors.New("run failed")
+
+// pubOptions configure a set of publishers.
+type pubOptions struct {
+	QoS   byte
+	Size  int
+	Topic string // %i is the client index
+	// Interval between messages of one client, or Rate msgs/s over all
+	// clients; both zero means as fast as possible.
+	Interval time.Duration
+	Rate     float64
+	// Count messages per client; 0 means until the context ends.
+	Count int
+	// Inflight is how many QoS 1 or 2 publishes each client has
+	// outstanding (each is a goroutine blocked in paho's Publish); the
+	// broker's Receive Maximum caps it further.
+	Inflight int
+	Retain   bool
+}
+
+// publishers drive the publishing side of pub and pubsub. Counters are
+// atomic; acks and firstErr are complete once run returns.
+type publishers struct {
+	o       pubOptions
+	clients []*client
+	// gate, when set, bounds deliveries in flight; fan[i] is how many
+	// deliveries a message from client i makes.
+	gate *window
+	fan  []int
+
+	sent     atomic.Int64
+	expected atomic.Int64 // sum of fan over messages sent
+	errs     atomic.Int64
+
+	mu       sync.Mutex // guards firstErr and acks
+	firstErr error
+	acks     histogram
+}
+
+// run publishes until every client has sent Count messages or ctx ends,
+// and returns the time from the start to the last acknowledgement (QoS 1,
+// 2) or until everything written has reached the socket (QoS 0). A publish
+// already in flight when ctx ends is still waited for, up to paho's
+// PacketTimeout.
+func (p *publishers) run(ctx context.Context) time.Duration {
+	period := time.Duration(0)
+	switch {
+	case p.o.Interval > 0:
+		period = p.o.Interval
+	case p.o.Rate > 0:
+		period = time.Duration(float64(len(p.clients)) / p.o.Rate * float64(time.Second))
+	}
+	workers := 1
+	if p.o.QoS > 0 {
+		workers = max(p.o.Inflight, 1)
+	}
+	start := time.Now()
+	var wg sync.WaitGroup
+	for i, c := range p.clients {
+		next := new(atomic.Int64)
+		// Spread the clients' schedules over one period.
+		first := start.Add(period * time.Duration(i) / time.Duration(len(p.clients)))
+		for range workers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				p.worker(ctx, i, c, next, first, period)
+			}()
+		}
+	}
+	wg.Wait()
+	if p.o.QoS == 0 {
+		for _, c := range p.clients {
+			c.nc.flush(10 * time.Second)
+		}
+	}
+	return time.Since(start)
+}
+
+// worker publishes the messages of client i, claiming their numbers from
+// next; message k is due at first + k*period.
+func (p *publishers) worker(ctx context.Context, i int, c *client, next *atomic.Int64, first time.Time, period time.Duration) {
+	payload := make([]byte, p.o.Size)
+	for j := 8; j < len(payload); j++ {
+		payload[j] = 'a' + byte(j%26)
+	}
+	msg := &paho.Publish{QoS: p.o.QoS, Topic: expand(p.o.Topic, i), Payload: payload, Retain: p.o.Retain}
+	fan := 0
+	if p.fan != nil {
+		fan = p.fan[i]
+	}
+	// A publish in flight finishes even if the run's context ends, so
+	// that sent counts what the broker acknowledged; paho bounds each
+	// wait for an acknowledgement by its PacketTimeout.
+	pctx := context.WithoutCancel(ctx)
+	var acks histogram
+	defer func() {
+		p.mu.Lock()
+		p.acks.merge(&acks)
+		p.mu.Unlock()
+	}()
+	for ctx.Err() == nil && !c.isClosed() {
+		k := next.Add(1) - 1
+		if p.o.Count > 0 && k >= int64(p.o.Count) {
+			return
+		}
+		if period > 0 && !sleepUntil(ctx, first.Add(period*time.Duration(k))) {
+			return
+		}
+		if p.gate != nil && p.gate.acquire(ctx, fan) != nil {
+			return
+		}
+		t0 := time.Now()
+		if len(payload) >= 8 {
+			binary.BigEndian.PutUint64(payload, uint64(t0.UnixNano()))
+		}
+		_, err := c.pc.Publish(pctx, msg)
+		if err != nil {
+			if p.gate != nil {
+				p.gate.release(fan)
+			}
+			p.fail(fmt.Errorf("publish to %q: %w", msg.Topic, err))
+			continue
+		}
+		if p.o.QoS > 0 {
+			acks.record(time.Since(t0))
+		}
+		p.sent.Add(1)
+		p.expected.Add(int64(fan))
+	}
+}
+
+func (p *publishers) fail(err error) {
+	p.errs.Add(1)
+	p.mu.Lock()
+	if p.firstErr == nil {
+		p.firstErr = err
+	}
+	p.mu.Unlock()
+}
+
+func (p *publishers) firstError() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.firstErr == nil {
+		return ""
+	}
+	return p.firstErr.Error()
+}
+
+// pubFlags registers the publishing flags shared by pub and pubsub.
+func pubFlags(fs *flag.FlagSet, o *pubOptions, qos *int) {
+	fs.IntVar(qos, "q", 0, "QoS `level` 0, 1 or 2")
+	fs.IntVar(&o.Size, "s", 64, "payload size in `bytes` (at least 8 for latency: the first 8 carry the send time)")
+	fs.DurationVar(&o.Interval, "I", 0, "`interval` between the messages of one client (0: as fast as possible)")
+	fs.Float64Var(&o.Rate, "r", 0, "total `rate` in msgs/s over all publishers (0: as fast as possible)")
+	fs.IntVar(&o.Count, "n", 10000, "messages per publisher (0: until -d)")
+	fs.IntVar(&o.Inflight, "inflight", 100, "QoS 1/2 publishes each publisher keeps in flight")
+	fs.BoolVar(&o.Retain, "retain", false, "set the retain flag")
+}
+
+func checkPubOptions(stderr io.Writer, cmd string, o *pubOptions, qos int, d time.Duration) error {
+	switch {
+	case qos < 0 || qos > 2:
+		return usageErr(stderr, cmd, "-q must be 0, 1 or 2")
+	case o.Size < 0 || o.Size > 256<<20:
+		return usageErr(stderr, cmd, "-s must be between 0 and 256 MiB")
+	case o.Interval < 0 || o.Rate < 0:
+		return usageErr(stderr, cmd, "-I and -r must not be negative")
+	case o.Interval > 0 && o.Rate > 0:
+		return usageErr(stderr, cmd, "give -I or -r, not both")
+	case o.Count < 0 || d < 0:
+		return usageErr(stderr, cmd, "-n and -d must not be negative")
+	case o.Count == 0 && d == 0:
+		return usageErr(stderr, cmd, "bound the run with -n or -d")
+	case o.Topic == "":
+		return usageErr(stderr, cmd, "-t must not be empty")
+	}
+	o.QoS = byte(qos)
+	return nil
+}
+
+func runPub(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("pub", flag.ContinueOnError)
+	var (
+		cm       common
+		o        pubOptions
+		qos      int
+		clients  int
+		duration time.Duration
+	)
+	cm.register(fs)
+	pubFlags(fs, &o, &qos)
+	fs.IntVar(&clients, "c", 1, "number of publishing `clients`")
+	fs.StringVar(&o.Topic, "t", "bench/%i", "`topic`; %i is the client index")
+	fs.DurationVar(&duration, "d", 0, "stop sending after this `duration` (0: when -n are sent)")
+	if err := parse(fs, args, stderr); err != nil {
+		return err
+	}
+	if clients < 1 {
+		return usageErr(stderr, "pub", "-c must be at least 1")
+	}
+	if err := checkPubOptions(stderr, "pub", &o, qos, duration); err != nil {
+		return err
+	}
+
+	stopProf, err := cm.startProfile()
+	if err != nil {
+		return err
+	}
+	defer stopProf()
+	p := &publishers{o: o}
+	cr := connectAll(ctx, clients, 32, 0, func(i int) clientOptions {
+		co := cm.clientOptions("pub", i)
+		co.OnLost = func(err error) { p.fail(fmt.Errorf("publisher %d lost its connection: %w", i, err)) }
+		return co
+	})
+	defer disconnectAll(cr.clients, 64)
+	if cr.failed > 0 {
+		return fmt.Errorf("%d of %d publishers could not connect: %w", cr.failed, clients, cr.firstErr)
+	}
+	p.clients = cr.clients
+	runCtx, cancel := withDuration(ctx, duration)
+	defer cancel()
+	cpu := startCPU(cm.brokerPID)
+	took := p.run(runCtx)
+	res := &PubResult{
+		Header:  cm.header("pub"),
+		QoS:     qos,
+		Clients: clients,
+		Size:    o.Size,
+		Topic:   o.Topic,
+		Sent:    p.sent.Load(),
+		Errors:  p.errs.Load(),
+		Seconds: seconds(took),
+		Rate:    rate(p.sent.Load(), took),
+	}
+	res.BrokerCPU.set(cpu, res.Sent)
+	res.FirstErr = p.firstError()
+	res.Stopped = stopReason(ctx, runCtx, res.Errors)
+	if qos > 0 {
+		res.AckLatency = p.acks.summary()
+	}
+	if err := emit(stdout, cm.json, res); err != nil {
+		return err
+	}
+	if res.Errors > 0 {
+		return errRunFailed
+	}
+	return nil
+}
+
+// withDuration returns ctx bounded by d, or just cancellable when d is 0.
+func withDuration(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
+	if d > 0 {
+		return context.WithTimeout(ctx, d)
+	}
+	return context.WithCancel(ctx)
+}
+
+// stopReason says why a run bounded by runCtx (derived from the command's
+// ctx) ended.
+func stopReason(ctx, runCtx context.Context, errs int64) string {
+	switch {
+	case ctx.Err() != nil:
+		return "interrupted"
+	case runCtx.Err() != nil:
+		return "duration"
+	case errs > 0:
+		return "error"
+	}
+	return "count"
+}
