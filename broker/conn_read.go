@@ -9,19 +9,6 @@ import (
 	"gatemq/broker/packet"
 )
 
-// varintLen returns the size of the remaining-length field for n.
-func varintLen(n int) int {
-	switch {
-	case n < 128:
-		return 1
-	case n < 16384:
-		return 2
-	case n < 2097152:
-		return 3
-	}
-	return 4
-}
-
 // readHeader reads a fixed header and checks the packet's size against
 // the server's maximum before anything is allocated for the body.
 func (c *conn) readHeader() (packet.Header, error) {
@@ -29,7 +16,7 @@ func (c *conn) readHeader() (packet.Header, error) {
 	if err != nil {
 		return h, err
 	}
-	if total := 1 + varintLen(h.Remaining) + h.Remaining; total > c.srv.opts.MaxPacketSize {
+	if total := h.Size(); total > c.srv.opts.MaxPacketSize {
 		return h, fmt.Errorf("%s of %d bytes over the limit of %d: %w", h.Type, total, c.srv.opts.MaxPacketSize, packet.PacketTooLarge)
 	}
 	return h, nil
@@ -45,7 +32,7 @@ func (c *conn) readBody(h packet.Header) (packet.Packet, error) {
 	}
 	st := &c.srv.stats
 	st.packetsRecv.Add(1)
-	st.bytesRecv.Add(uint64(1 + varintLen(h.Remaining) + h.Remaining))
+	st.bytesRecv.Add(uint64(h.Size()))
 	return packet.Decode(h, body, c.version)
 }
 

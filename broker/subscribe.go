@@ -67,6 +67,10 @@ func (c *conn) handleSubscribe(p *packet.Subscribe) error {
 func (c *conn) handleUnsubscribe(p *packet.Unsubscribe) {
 	ack := &packet.Unsuback{PacketID: p.PacketID, Reasons: make([]packet.Reason, len(p.Filters))}
 	for i, f := range p.Filters {
+		if err := packet.ValidTopicFilter(f); err != nil {
+			ack.Reasons[i] = packet.TopicFilterInvalid
+			continue
+		}
 		had := c.sess.Unsubscribe(f)
 		c.srv.topics.unsubscribe(c.sess, f)
 		if !had {

@@ -5,6 +5,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"gatemq/broker/packet"
 	"gatemq/session"
 )
 
@@ -44,17 +45,13 @@ type topicTree struct {
 	count int
 }
 
-// splitShared splits a $share/{group}/{filter} filter [MQTT-4.8.2].
-func splitShared(filter string) (group, topicFilter string, ok bool) {
-	rest, ok := strings.CutPrefix(filter, "$share/")
-	if !ok {
-		return "", filter, false
+// splitShared returns the group and topic filter of a $share/{group}/
+// filter, or the filter itself when it is not shared [MQTT-4.8.2].
+func splitShared(filter string) (group, topicFilter string, shared bool) {
+	if g, f, ok := packet.SharedFilter(filter); ok {
+		return g, f, true
 	}
-	group, topicFilter, ok = strings.Cut(rest, "/")
-	if !ok {
-		return "", filter, false
-	}
-	return group, topicFilter, true
+	return "", filter, false
 }
 
 // subscribe adds or replaces the subscription of s with sub.Filter and
