@@ -1,0 +1,59 @@
+# gatemq build, test and benchmark entry points. `make run` and `make test`
+# work on a fresh Debian machine with only Go installed: test tools that
+# come from Debian (mosquitto-clients, mosquitto) are installed here when
+# missing and we are root.
+
+GO      ?= go
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -X main.version=$(VERSION)
+FUZZTIME ?= 3s
+
+.PHONY: all build run test test-deps vet fuzz-quick fuzz bench clean
+
+all: build
+
+build:
+	$(GO) build -trimpath -ldflags "$(LDFLAGS)" -o gatemq .
+
+# run starts the broker with the embedded defaults: 127.0.0.1:1883, data in ./data.
+run: build
+	./gatemq -data-dir ./data
+
+# test-deps installs the Debian packages the interop tests and benchmarks
+# drive (mosquitto_pub/mosquitto_sub and the mosquitto broker).
+test-deps:
+	@if ! { command -v mosquitto_sub && { command -v mosquitto || [ -x /usr/sbin/mosquitto ]; }; } >/dev/null 2>&1; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+			echo "installing mosquitto-clients and mosquitto"; \
+			(apt-get update -qq || true) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mosquitto-clients mosquitto >/dev/null; \
+		else \
+			echo "warning: mosquitto-clients missing and not root: interop tests will be skipped"; \
+		fi; \
+	fi
+
+vet:
+	@unformatted=$$(gofmt -l . | grep -v '^vendor/'); if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
+	$(GO) vet ./...
+
+test: test-deps vet
+	$(GO) test -race -count=1 -timeout 8m ./...
+	$(MAKE) --no-print-directory fuzz-quick
+
+# fuzz-quick runs every fuzz target for FUZZTIME; make fuzz runs them for minutes.
+fuzz-quick:
+	@for pkg in $$($(GO) list ./...); do \
+		for target in $$($(GO) test -list '^Fuzz' $$pkg 2>/dev/null | grep '^Fuzz'); do \
+			echo "fuzz $$pkg $$target ($(FUZZTIME))"; \
+			$(GO) test -run '^$$' -fuzz "^$$target$$" -fuzztime $(FUZZTIME) $$pkg >/tmp/gatemq-fuzz.log 2>&1 || { cat /tmp/gatemq-fuzz.log; exit 1; }; \
+		done; \
+	done
+
+fuzz:
+	$(MAKE) --no-print-directory fuzz-quick FUZZTIME=2m
+
+bench: test-deps build
+	./scripts/bench.sh
+
+clean:
+	rm -f gatemq
+	rm -rf dist

@@ -1,0 +1,170 @@
+// Command gatemq is a single-binary MQTT broker for edge gateways.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"gatemq/bench"
+	"gatemq/broker"
+	"gatemq/conf"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	cmd := "serve"
+	if len(args) > 0 && len(args[0]) > 0 && args[0][0] != '-' {
+		cmd, args = args[0], args[1:]
+	}
+	switch cmd {
+	case "serve":
+		return serve(args, stderr)
+	case "version":
+		fmt.Fprintf(stdout, "gatemq %s\n", version)
+		return 0
+	case "bench":
+		return bench.Main(args, stdout, stderr)
+	case "help":
+		usage(stdout)
+		return 0
+	}
+	fmt.Fprintf(stderr, "gatemq: unknown command %q\n", cmd)
+	usage(stderr)
+	return 2
+}
+
+func usage(w io.Writer) {
+	fmt.Fprint(w, `usage: gatemq [serve] [-config FILE] [-listen ADDR] [-data-dir DIR]
+       gatemq version
+       gatemq bench pub|sub|conn|pubsub [flags]   (gatemq bench -h for flags)
+`)
+}
+
+func serve(args []string, stderr io.Writer) int {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	configPath := fs.String("config", "", "TOML configuration `file` (default: embedded defaults)")
+	listen := fs.String("listen", "", "address of the first TCP listener, overriding the config (host:port)")
+	dataDir := fs.String("data-dir", "", "data `directory`, overriding the config")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	cfg := conf.Default()
+	if *configPath != "" {
+		var err error
+		if cfg, err = conf.Load(*configPath); err != nil {
+			fmt.Fprintf(stderr, "gatemq: %v\n", err)
+			return 2
+		}
+	}
+	cfg.ApplyOverrides(*listen, *dataDir)
+	if err := cfg.Validate(); err != nil {
+		fmt.Fprintf(stderr, "gatemq: %v\n", err)
+		return 2
+	}
+	log := newLogger(cfg, stderr)
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		log.Error("create data directory", "dir", cfg.DataDir, "err", err)
+		return 1
+	}
+
+	srv := broker.New(brokerOptions(cfg, log))
+	var lns []net.Listener
+	for _, l := range cfg.Listeners {
+		ln, err := net.Listen("tcp", l.Address)
+		if err != nil {
+			log.Error("listen", "address", l.Address, "err", err)
+			for _, ln := range lns {
+				ln.Close()
+			}
+			return 1
+		}
+		lns = append(lns, ln)
+	}
+	errc := make(chan error, len(lns))
+	for _, ln := range lns {
+		log.Info("listening", "address", ln.Addr().String(), "protocol", "mqtt")
+		if isLoopback(ln.Addr()) {
+			log.Info("only local clients can connect: to open the broker to the LAN, set [[listener]] address = \"0.0.0.0:1883\" in the config file, or run with -listen 0.0.0.0:1883")
+		}
+		go func() { errc <- srv.Serve(ln) }()
+	}
+	abs, _ := filepath.Abs(cfg.DataDir)
+	log.Info("gatemq started", "version", version, "data_dir", abs)
+
+	sigc := make(chan os.Signal, 1)
+	signal.Notify(sigc, syscall.SIGINT, syscall.SIGTERM)
+	code := 0
+	select {
+	case sig := <-sigc:
+		log.Info("shutting down", "signal", sig.String())
+	case err := <-errc:
+		if !errors.Is(err, broker.ErrServerClosed) {
+			log.Error("listener stopped", "err", err)
+			code = 1
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := srv.Close(ctx); err != nil {
+		log.Warn("shutdown deadline passed, closing anyway", "err", err)
+	}
+	log.Info("stopped")
+	return code
+}
+
+func isLoopback(a net.Addr) bool {
+	ta, ok := a.(*net.TCPAddr)
+	return ok && ta.IP.IsLoopback()
+}
+
+func newLogger(cfg conf.Config, w io.Writer) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(cfg.Log.Level))
+	opts := &slog.HandlerOptions{Level: level}
+	if cfg.Log.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// brokerOptions translates the configuration into the broker's options.
+func brokerOptions(cfg conf.Config, log *slog.Logger) broker.Options {
+	m := cfg.MQTT
+	o := broker.Options{
+		Logger:         log.With("component", "broker"),
+		Version:        "gatemq " + version,
+		MaxPacketSize:  int(m.MaxPacketSize),
+		MaxKeepAlive:   uint16(m.MaxKeepalive),
+		ConnectTimeout: m.ConnectTimeout.D(),
+		SessionExpiry:  m.SessionExpiryInterval.D(),
+		MaxInflight:    m.MaxInflight,
+		MaxQueued:      m.MaxQueuedMessages,
+		MaxQueuedBytes: int(m.MaxQueuedBytes),
+		QueueQoS0:      m.QueueQoS0Messages,
+		DisableRetain:  !m.RetainAvailable,
+		MaxQoS:         byte(m.MaxQoS),
+		TopicAliasMax:  uint16(m.MaxTopicAlias),
+		SysInterval:    m.SysInterval.D(),
+	}
+	if len(cfg.Listeners) > 0 {
+		o.MaxConnections = cfg.Listeners[0].MaxConnections
+	}
+	return o
+}
