@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -575,6 +576,102 @@ func TestMalformed_GoroutinesReturn(t *testing.T) {
 	t.Logf("%d goroutines after %d broken connections, %d before", runtime.NumGoroutine(), started.Load(), base)
 	if n := s.sessions.Len(); n != 0 {
 		t.Fatalf("%d sessions left", n)
+	}
+	checkServing(t, addr)
+}
+
+// TestMalformed_TakeoverStorm connects many clients with one client
+// identifier at once, in both versions: each takes the session from the
+// one before [MQTT-3.1.4-2]. In the end one connection holds the only
+// session and serves, the others are closed, and the broker works.
+func TestMalformed_TakeoverStorm(t *testing.T) {
+	t.Parallel()
+	s, addr := newTestBroker(t, testOptions())
+	const n = 40
+	conns := make([]net.Conn, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			v := []packet.Version{packet.V31, packet.V311, packet.V5}[i%3]
+			nc, err := net.Dial("tcp", addr)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			t.Cleanup(func() { nc.Close() })
+			nc.SetDeadline(time.Now().Add(10 * time.Second))
+			cp := &packet.Connect{ClientID: "storm", CleanStart: i%2 == 0, KeepAlive: 30}
+			if v == packet.V31 {
+				cp.ProtocolName = "MQIsdp"
+			}
+			nc.Write(packet.Append(nil, cp, v))
+			pk, err := packet.Read(nc, v, 0)
+			if err != nil {
+				return // taken over before its CONNACK was read: fine
+			}
+			if ack, ok := pk.(*packet.Connack); !ok || ack.Reason != packet.Success {
+				t.Errorf("connection %d: %+v", i, pk)
+				return
+			}
+			conns[i] = nc
+		})
+	}
+	wg.Wait()
+	// Exactly one connection is still open: the session's owner.
+	var alive []int
+	waitFor(t, 10*time.Second, func() error {
+		alive = alive[:0]
+		for i, nc := range conns {
+			if nc == nil {
+				continue
+			}
+			nc.SetReadDeadline(time.Now().Add(time.Millisecond))
+			if _, err := nc.Read(make([]byte, 64)); err != nil {
+				if ne, ok := err.(net.Error); ok && ne.Timeout() {
+					alive = append(alive, i)
+				}
+			}
+		}
+		if len(alive) != 1 {
+			return fmt.Errorf("connections %v still open, want one", alive)
+		}
+		return nil
+	})
+	if n := s.sessions.Len(); n != 1 {
+		t.Fatalf("%d sessions, want 1", n)
+	}
+	if n := s.Stats().ClientsConnected; n != 1 {
+		t.Fatalf("%d clients connected, want 1", n)
+	}
+	checkServing(t, addr)
+}
+
+// TestMalformed_DeepTopics publishes to a topic of 20000 levels through a
+// filter of as many levels, all but the first "+", and through "#": deep
+// trees must neither crash the broker nor lose or repeat the message.
+func TestMalformed_DeepTopics(t *testing.T) {
+	t.Parallel()
+	_, addr := newTestBroker(t, testOptions())
+	const depth = 20000
+	for _, v := range []packet.Version{packet.V311, packet.V5} {
+		t.Run(v.String(), func(t *testing.T) {
+			t.Parallel()
+			topic := v.String() + strings.Repeat("/a", depth-1)
+			filter := v.String() + strings.Repeat("/+", depth-1)
+			c := dialRaw(t, addr, v)
+			c.mustConnect("deep-"+v.String(), true)
+			ack := c.subscribe(1, packet.Subscription{Filter: filter, QoS: 1}, packet.Subscription{Filter: v.String() + "/#", QoS: 1})
+			if ack.Reasons[0] != packet.GrantedQoS1 || ack.Reasons[1] != packet.GrantedQoS1 {
+				t.Fatalf("SUBACK %v", ack.Reasons)
+			}
+			pub := dialRaw(t, addr, v)
+			pub.mustConnect("deep-pub-"+v.String(), true)
+			pub.publishAck(&packet.Publish{Topic: topic, QoS: 1, PacketID: 1, Retain: true, Payload: []byte("deep")})
+			if p := c.recvPublishAck(); p.Topic != topic {
+				t.Fatalf("got a topic of %d bytes", len(p.Topic))
+			}
+			c.expectNothing(100 * time.Millisecond) // once for both filters
+		})
 	}
 	checkServing(t, addr)
 }
