@@ -98,12 +98,13 @@ func serve(args []string, stderr io.Writer) int {
 		lns = append(lns, ln)
 	}
 	errc := make(chan error, len(lns))
-	for _, ln := range lns {
+	for i, ln := range lns {
+		lopts := broker.ListenerOptions{MaxConnections: cfg.Listeners[i].MaxConnections}
 		log.Info("listening", "address", ln.Addr().String(), "protocol", "mqtt")
 		if isLoopback(ln.Addr()) {
 			log.Info("only local clients can connect: to open the broker to the LAN, set [[listener]] address = \"0.0.0.0:1883\" in the config file, or run with -listen 0.0.0.0:1883")
 		}
-		go func() { errc <- srv.Serve(ln) }()
+		go func() { errc <- srv.ServeListener(ln, lopts) }()
 	}
 	abs, _ := filepath.Abs(cfg.DataDir)
 	log.Info("gatemq started", "version", version, "data_dir", abs)
@@ -147,7 +148,7 @@ func newLogger(cfg conf.Config, w io.Writer) *slog.Logger {
 // brokerOptions translates the configuration into the broker's options.
 func brokerOptions(cfg conf.Config, log *slog.Logger) broker.Options {
 	m := cfg.MQTT
-	o := broker.Options{
+	return broker.Options{
 		Logger:         log.With("component", "broker"),
 		Version:        "gatemq " + version,
 		MaxPacketSize:  int(m.MaxPacketSize),
@@ -162,9 +163,6 @@ func brokerOptions(cfg conf.Config, log *slog.Logger) broker.Options {
 		MaxQoS:         byte(m.MaxQoS),
 		TopicAliasMax:  uint16(m.MaxTopicAlias),
 		SysInterval:    m.SysInterval.D(),
+		MaxClientIDLen: m.MaxClientIDLen,
 	}
-	if len(cfg.Listeners) > 0 {
-		o.MaxConnections = cfg.Listeners[0].MaxConnections
-	}
-	return o
 }

@@ -47,6 +47,7 @@ var errClientDisconnect = errors.New("client disconnected")
 // the socket's write side. See doc.go for the lock order.
 type conn struct {
 	srv    *Server
+	ln     *listener
 	nc     net.Conn
 	rd     reader
 	remote string
@@ -233,6 +234,7 @@ func (c *conn) cleanup() {
 	defer close(c.cleaned)
 	c.rd.release()
 	c.srv.removeConn(c)
+	c.ln.conns.Add(-1)
 	c.srv.stats.connected.Add(-1)
 	if c.sess == nil {
 		return

@@ -116,6 +116,9 @@ func (c *conn) checkConnect(cp *packet.Connect) packet.Reason {
 			return packet.ClientIdentifierNotValid
 		}
 	}
+	if len(cp.ClientID) > o.MaxClientIDLen {
+		return packet.ClientIdentifierNotValid // [MQTT-3.1.3-5] allows a limit
+	}
 	if cp.Version != packet.V5 && cp.KeepAlive > o.MaxKeepAlive {
 		// 3.x has no way to tell the client another keepalive, so it is
 		// refused as Mosquitto does.

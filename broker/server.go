@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"gatemq/session"
@@ -54,8 +55,26 @@ type Options struct {
 	// SysInterval is the period of the $SYS topics; 0 disables them.
 	// DefaultOptions: 10s.
 	SysInterval time.Duration
-	// MaxConnections caps concurrent connections; 0 means no cap.
+	// MaxConnections caps concurrent connections over all listeners;
+	// 0 means no cap.
 	MaxConnections int
+	// MaxClientIDLen is the longest client identifier accepted, in
+	// bytes; longer ones get CONNACK 0x85. Default 65535.
+	MaxClientIDLen int
+}
+
+// ListenerOptions configures one listener given to ServeListener.
+type ListenerOptions struct {
+	// MaxConnections caps this listener's concurrent connections; 0
+	// means no cap.
+	MaxConnections int
+}
+
+// listener is a listener being served and its connection count.
+type listener struct {
+	net.Listener
+	opts  ListenerOptions
+	conns atomic.Int64
 }
 
 // DefaultOptions returns the options gatemq runs with when nothing is
@@ -96,6 +115,9 @@ func (o Options) withDefaults() Options {
 	if o.MaxQueued <= 0 {
 		o.MaxQueued = 1000
 	}
+	if o.MaxClientIDLen <= 0 {
+		o.MaxClientIDLen = 65535
+	}
 	if o.MaxQoS > 2 {
 		o.MaxQoS = 2
 	}
@@ -125,7 +147,7 @@ type Server struct {
 
 	// mu guards the fields below.
 	mu        sync.Mutex
-	listeners map[net.Listener]struct{}
+	listeners map[*listener]struct{}
 	conns     map[*conn]struct{}
 	closing   bool
 	wills     map[string]*pendingWill          // delayed wills by client ID
@@ -148,7 +170,7 @@ func New(opts Options) *Server {
 		started:   time.Now(),
 		ctx:       ctx,
 		cancel:    cancel,
-		listeners: make(map[net.Listener]struct{}),
+		listeners: make(map[*listener]struct{}),
 		conns:     make(map[*conn]struct{}),
 		wills:     make(map[string]*pendingWill),
 		expiries:  make(map[*session.Session]*time.Timer),
@@ -172,6 +194,12 @@ func (s *Server) goTracked(f func()) {
 // ErrServerClosed. Temporary accept errors are logged and retried with a
 // backoff; Serve never exits silently.
 func (s *Server) Serve(ln net.Listener) error {
+	return s.ServeListener(ln, ListenerOptions{})
+}
+
+// ServeListener is Serve with per-listener options.
+func (s *Server) ServeListener(netLn net.Listener, opts ListenerOptions) error {
+	ln := &listener{Listener: netLn, opts: opts}
 	s.mu.Lock()
 	if s.closing {
 		s.mu.Unlock()
@@ -210,7 +238,7 @@ func (s *Server) Serve(ln net.Listener) error {
 			continue
 		}
 		backoff = 0
-		if c := s.admit(nc); c != nil {
+		if c := s.admit(ln, nc); c != nil {
 			go c.serve()
 		}
 	}
@@ -218,7 +246,7 @@ func (s *Server) Serve(ln net.Listener) error {
 
 // admit registers a new connection, or closes it and returns nil when the
 // server is closing or full.
-func (s *Server) admit(nc net.Conn) *conn {
+func (s *Server) admit(ln *listener, nc net.Conn) *conn {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closing {
@@ -230,7 +258,15 @@ func (s *Server) admit(nc net.Conn) *conn {
 		nc.Close()
 		return nil
 	}
+	if max := ln.opts.MaxConnections; max > 0 && ln.conns.Load() >= int64(max) {
+		s.log.Warn("connection refused: listener limit reached", logRemote, nc.RemoteAddr().String(),
+			logListener, ln.Addr().String(), "max_connections", max)
+		nc.Close()
+		return nil
+	}
+	ln.conns.Add(1)
 	c := newConn(s, nc)
+	c.ln = ln
 	s.conns[c] = struct{}{}
 	s.wg.Add(1)
 	return c
