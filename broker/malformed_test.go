@@ -465,7 +465,12 @@ func TestMalformed_GoroutinesReturn(t *testing.T) {
 	o.ConnectTimeout = 300 * time.Millisecond
 	s, addr := newTestBroker(t, o)
 	checkServing(t, addr) // warm up pools and the listener
-	runtime.GC()
+	waitFor(t, 5*time.Second, func() error {
+		if n := s.Stats().ClientsConnected; n != 0 {
+			return fmt.Errorf("%d warm-up clients still connected", n)
+		}
+		return nil
+	})
 	base := runtime.NumGoroutine()
 
 	connected := func(v packet.Version, id string) net.Conn {
