@@ -47,10 +47,10 @@ type MQTT struct {
 	// for, 0 to 65535. Key mqtt.max_keepalive; default 65535.
 	MaxKeepalive int `toml:"max_keepalive"`
 
-	// SessionExpiryInterval is how long a disconnected session is kept:
-	// the expiry of MQTT 3.x sessions with clean_session=0 and the cap on
-	// what v5 clients ask for. At most 4294967295s (the v5 property is a
-	// uint32 of seconds). Key mqtt.session_expiry_interval; default "2h".
+	// SessionExpiryInterval is how long a disconnected MQTT 3.x session
+	// with clean_session=0 is kept; 0 makes such sessions end with their
+	// connection. v5 clients set their own Session Expiry Interval. At
+	// most 4294967295s. Key mqtt.session_expiry_interval; default "2h".
 	SessionExpiryInterval Duration `toml:"session_expiry_interval"`
 
 	// MaxInflight is the server Receive Maximum and the number of
