@@ -312,6 +312,14 @@ func TestConnect_AuthMethod(t *testing.T) {
 	if c.connack == nil || c.connack.ReasonCode != byte(packet.BadAuthenticationMethod) {
 		t.Fatalf("CONNACK %+v, want 0x8C", c.connack)
 	}
+
+	// Without a method there is no exchange for an AUTH to continue.
+	r, _ := connectRaw(t, addr, &packet.Connect{ClientID: "auth-later", CleanStart: true})
+	a := &packet.Auth{Reason: packet.ReAuthenticate}
+	a.Properties.AuthMethod = "SCRAM-SHA-256"
+	a.Properties.Present.Add(packet.PropAuthMethod)
+	r.send(a)
+	r.expectDisconnect(packet.ProtocolError)
 }
 
 // TestPublish_NoMatchingSubscribers checks the PUBACK and PUBREC reason

@@ -197,6 +197,33 @@ func TestTopics_NoLocal(t *testing.T) {
 	if p := c.recv(); string(p.Payload) != "other" {
 		t.Fatalf("got %q", p.Payload)
 	}
+
+	// Overlapping with an ordinary subscription, the own message comes
+	// once, as that subscription has it, whichever matches first.
+	for _, nlFirst := range []bool{true, false} {
+		r, _ := connectRaw(t, addr, &packet.Connect{ClientID: fmt.Sprint("nl-raw-", nlFirst), CleanStart: true})
+		topic := fmt.Sprintf("nl/%v/x", nlFirst)
+		for i, f := range []string{fmt.Sprintf("nl/%v/#", nlFirst), fmt.Sprintf("nl/%v/+", nlFirst)} {
+			sp := &packet.Subscribe{PacketID: 1, Subscriptions: []packet.Subscription{{Filter: f, QoS: byte(2 - i),
+				NoLocal: (i == 0) == nlFirst}}}
+			sp.Properties.SubscriptionIDs = []uint32{uint32(i + 1)}
+			r.send(sp)
+			if _, ok := r.recv().(*packet.Suback); !ok {
+				t.Fatal("want SUBACK")
+			}
+		}
+		want := packet.Publish{QoS: 1, Topic: topic}
+		want.Properties.SubscriptionIDs = []uint32{2}
+		if !nlFirst {
+			want.QoS, want.Properties.SubscriptionIDs = 2, []uint32{1}
+		}
+		p := r.exchange(1, &packet.Publish{Topic: topic, QoS: 2, PacketID: 1, Payload: []byte("own")})[0]
+		if p.QoS != want.QoS || !slices.Equal(p.Properties.SubscriptionIDs, want.Properties.SubscriptionIDs) {
+			t.Fatalf("no local first %v: got QoS %d identifiers %v, want QoS %d identifiers %v", nlFirst,
+				p.QoS, p.Properties.SubscriptionIDs, want.QoS, want.Properties.SubscriptionIDs)
+		}
+		r.expectNothing(100 * time.Millisecond)
+	}
 }
 
 // TestTopics_RetainAsPublished checks the RETAIN flag of messages
@@ -290,6 +317,17 @@ func TestTopics_SubscriptionIdentifiers(t *testing.T) {
 		pub.publish(&paho.Publish{Topic: "sid/none", QoS: 1, Payload: []byte("x")})
 		if p := c.recv(); p.Properties.SubscriptionIdentifier != nil {
 			t.Fatalf("subscription identifier %d on a subscription without one", *p.Properties.SubscriptionIdentifier)
+		}
+
+		// Retained messages sent at subscribe time carry it too.
+		pub.publish(&paho.Publish{Topic: "sidr/retained", QoS: 1, Retain: true, Payload: []byte("r")})
+		id = 7
+		c.subscribeWith(&paho.Subscribe{
+			Properties:    &paho.SubscribeProperties{SubscriptionIdentifier: &id},
+			Subscriptions: []paho.SubscribeOptions{{Topic: "sidr/retained", QoS: 1}},
+		})
+		if p := c.recv(); !p.Retain || p.Properties.SubscriptionIdentifier == nil || *p.Properties.SubscriptionIdentifier != id {
+			t.Fatalf("retained message with subscription identifier %v, want %d", p.Properties.SubscriptionIdentifier, id)
 		}
 	})
 	t.Run("overlapping", func(t *testing.T) {
