@@ -90,9 +90,11 @@ func (c *conn) handshake() error {
 	present := c.srv.openSession(c, cp.CleanStart, expiry, recvMax, func(present bool) {
 		ack.SessionPresent = present
 		c.fillConnack(ack, cp)
+		// Connected before Attach: a takeover as soon as the session is
+		// attached must send DISCONNECT after this CONNACK, not just close.
+		c.connected.Store(true)
 		c.send(ack)
 	})
-	c.connected.Store(true)
 
 	if ka > 0 {
 		c.rd.timeout = keepAliveWindow(ka)

@@ -281,3 +281,52 @@ func TestSession_QueuedDeliveredOnceOnResume(t *testing.T) {
 		})
 	}
 }
+
+// TestSession_TakeoverRace connects two clients with one client ID at
+// once: whichever connects first is taken over, and still gets its
+// CONNACK followed by DISCONNECT 0x8E, however close the two are.
+func TestSession_TakeoverRace(t *testing.T) {
+	t.Parallel()
+	_, addr := newTestBroker(t, testOptions())
+	for i := range 20 {
+		id := fmt.Sprint("race-", i)
+		var cs [2]*rawClient
+		for j := range cs {
+			cs[j] = dialRaw(t, addr, packet.V5)
+		}
+		for _, c := range cs {
+			c.send(&packet.Connect{ProtocolName: "MQTT", Version: packet.V5, ClientID: id, CleanStart: true, KeepAlive: 60})
+		}
+		var got [2][]packet.Packet
+		closed := -1
+		for j, c := range cs {
+			if ack, ok := c.recv().(*packet.Connack); !ok || ack.Reason != packet.Success {
+				t.Fatalf("%d: want CONNACK, got %+v", j, ack)
+			}
+			pk, err := c.tryRecv(100 * time.Millisecond)
+			if err == nil {
+				got[j] = append(got[j], pk)
+				pk, err = c.tryRecv(5 * time.Second)
+			}
+			if isClosed(err) {
+				closed = j
+			} else if pk != nil {
+				got[j] = append(got[j], pk)
+			}
+		}
+		if closed < 0 {
+			t.Fatalf("%d: neither connection closed: %v", i, got)
+		}
+		if d, ok := func() (*packet.Disconnect, bool) {
+			if len(got[closed]) != 1 {
+				return nil, false
+			}
+			d, ok := got[closed][0].(*packet.Disconnect)
+			return d, ok
+		}(); !ok || d.Reason != packet.SessionTakenOver {
+			t.Fatalf("%d: connection %d closed after %v, want DISCONNECT 0x8E", i, closed, got[closed])
+		}
+		cs[1-closed].ping()
+		cs[1-closed].send(&packet.Disconnect{})
+	}
+}
