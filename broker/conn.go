@@ -106,10 +106,7 @@ func (c *conn) serve() {
 	c.srv.stats.connOpened()
 	err := c.handshake()
 	for err == nil {
-		var pk packet.Packet
-		if pk, err = c.readPacket(); err == nil {
-			err = c.handle(pk)
-		}
+		err = c.readAndHandle()
 	}
 	c.closeForErr(err)
 	c.cleanup()

@@ -22,7 +22,8 @@ func (c *conn) readHeader() (packet.Header, error) {
 	return h, nil
 }
 
-func (c *conn) readBody(h packet.Header) (packet.Packet, error) {
+// readBytes reads a packet's body and counts the packet.
+func (c *conn) readBytes(h packet.Header) ([]byte, error) {
 	var body []byte
 	if h.Remaining > 0 {
 		body = make([]byte, h.Remaining)
@@ -33,15 +34,41 @@ func (c *conn) readBody(h packet.Header) (packet.Packet, error) {
 	st := &c.srv.stats
 	st.packetsRecv.Add(1)
 	st.bytesRecv.Add(uint64(h.Size()))
-	return packet.Decode(h, body, c.version)
+	return body, nil
 }
 
-func (c *conn) readPacket() (packet.Packet, error) {
-	h, err := c.readHeader()
+func (c *conn) readBody(h packet.Header) (packet.Packet, error) {
+	body, err := c.readBytes(h)
 	if err != nil {
 		return nil, err
 	}
-	return c.readBody(h)
+	return packet.Decode(h, body, c.version)
+}
+
+// readAndHandle reads one packet after CONNECT and handles it. A PUBLISH
+// is decoded into a variable of this frame rather than a new allocation:
+// it is the packet that comes by the million.
+func (c *conn) readAndHandle() error {
+	h, err := c.readHeader()
+	if err != nil {
+		return err
+	}
+	if h.Type == packet.PUBLISH {
+		body, err := c.readBytes(h)
+		if err != nil {
+			return err
+		}
+		var p packet.Publish
+		if err := packet.DecodePublish(h, body, c.version, &p); err != nil {
+			return err
+		}
+		return c.handlePublish(&p)
+	}
+	pk, err := c.readBody(h)
+	if err != nil {
+		return err
+	}
+	return c.handle(pk)
 }
 
 // handle dispatches one packet received after CONNECT.
