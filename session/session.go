@@ -43,8 +43,7 @@ type Session struct {
 	owner       any    // the attached connection, nil while offline
 	wake        func() // called when there is something to send; nil while offline
 	window      int    // outbound in-flight cap for the attached connection
-	inflight    []Delivery
-	resend      int // inflight[resend:] have been sent on this connection
+	inflight    inflightList
 	queue       []Delivery
 	qhead       int
 	queuedBytes int
@@ -80,9 +79,9 @@ func (s *Session) Attach(owner any, recvMax int, wake func()) (prev any) {
 	if recvMax > 0 && recvMax < s.window {
 		s.window = recvMax
 	}
-	s.resend = 0
+	s.inflight.rewind()
 	s.lastSeen = time.Now()
-	if len(s.inflight) > 0 || s.qhead < len(s.queue) {
+	if s.inflight.len() > 0 || s.qhead < len(s.queue) {
 		wake()
 	}
 	return prev
@@ -170,9 +169,11 @@ func (s *Session) Next(buf []Delivery, now int64, max int) []Delivery {
 	if s.owner == nil {
 		return buf
 	}
-	for s.resend < len(s.inflight) && max > 0 {
-		d := s.inflight[s.resend]
-		s.resend++
+	for max > 0 {
+		d, ok := s.inflight.nextUnsent()
+		if !ok {
+			break
+		}
 		if d.State != AwaitPubcomp {
 			d.Dup = true
 		}
@@ -187,7 +188,7 @@ func (s *Session) Next(buf []Delivery, now int64, max int) []Delivery {
 			continue
 		}
 		if d.QoS > 0 {
-			if len(s.inflight) >= s.window {
+			if s.inflight.len() >= s.window {
 				break
 			}
 			d.PacketID = s.allocIDLocked()
@@ -196,8 +197,7 @@ func (s *Session) Next(buf []Delivery, now int64, max int) []Delivery {
 			} else {
 				d.State = AwaitPubrec
 			}
-			s.inflight = append(s.inflight, d)
-			s.resend = len(s.inflight)
+			s.inflight.add(d)
 		}
 		s.popLocked()
 		buf = append(buf, d)
@@ -229,31 +229,22 @@ func (s *Session) allocIDLocked() uint16 {
 		if s.nextID == 0 {
 			s.nextID = 1
 		}
-		if s.findLocked(s.nextID) < 0 {
+		if s.inflight.get(s.nextID) == nil {
 			return s.nextID
 		}
 	}
 }
 
-func (s *Session) findLocked(id uint16) int {
-	for i := range s.inflight {
-		if s.inflight[i].PacketID == id {
-			return i
-		}
-	}
-	return -1
-}
-
-func (s *Session) removeLocked(i int) {
-	copy(s.inflight[i:], s.inflight[i+1:])
-	s.inflight[len(s.inflight)-1] = Delivery{}
-	s.inflight = s.inflight[:len(s.inflight)-1]
-	if i < s.resend {
-		s.resend--
+// removeLocked ends the in-flight delivery id and wakes the writer when
+// that opens the window for a queued one.
+func (s *Session) removeLocked(id uint16) bool {
+	if !s.inflight.remove(id) {
+		return false
 	}
 	if s.wake != nil && s.qhead < len(s.queue) {
 		s.wake() // the window opened
 	}
+	return true
 }
 
 // Puback completes the QoS 1 delivery with packet identifier id and
@@ -261,12 +252,10 @@ func (s *Session) removeLocked(i int) {
 func (s *Session) Puback(id uint16) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	i := s.findLocked(id)
-	if i < 0 || s.inflight[i].State != AwaitPuback {
+	if d := s.inflight.get(id); d == nil || d.State != AwaitPuback {
 		return false
 	}
-	s.removeLocked(i)
-	return true
+	return s.removeLocked(id)
 }
 
 // Pubrec records a PUBREC for id and reports whether a QoS 2 delivery was
@@ -277,16 +266,15 @@ func (s *Session) Puback(id uint16) bool {
 func (s *Session) Pubrec(id uint16, failed bool) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	i := s.findLocked(id)
-	if i < 0 || s.inflight[i].State == AwaitPuback {
+	d := s.inflight.get(id)
+	if d == nil || d.State == AwaitPuback {
 		return false
 	}
 	if failed {
-		s.removeLocked(i)
-		return true
+		return s.removeLocked(id)
 	}
-	s.inflight[i].State = AwaitPubcomp
-	s.inflight[i].Msg = nil // the message itself is delivered; free it
+	d.State = AwaitPubcomp
+	d.Msg = nil // the message itself is delivered; free it
 	return true
 }
 
@@ -295,12 +283,10 @@ func (s *Session) Pubrec(id uint16, failed bool) bool {
 func (s *Session) Pubcomp(id uint16) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	i := s.findLocked(id)
-	if i < 0 || s.inflight[i].State != AwaitPubcomp {
+	if d := s.inflight.get(id); d == nil || d.State != AwaitPubcomp {
 		return false
 	}
-	s.removeLocked(i)
-	return true
+	return s.removeLocked(id)
 }
 
 // Discard ends the in-flight delivery id without an acknowledgement (used
@@ -309,9 +295,7 @@ func (s *Session) Pubcomp(id uint16) bool {
 func (s *Session) Discard(id uint16) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if i := s.findLocked(id); i >= 0 {
-		s.removeLocked(i)
-	}
+	s.removeLocked(id)
 }
 
 // ReceiveQoS2 records an incoming QoS 2 PUBLISH with packet identifier
@@ -392,7 +376,7 @@ func (s *Session) Stats() Stats {
 	defer s.mu.Unlock()
 	return Stats{
 		Subscriptions: len(s.subs),
-		Inflight:      len(s.inflight),
+		Inflight:      s.inflight.len(),
 		Queued:        len(s.queue) - s.qhead,
 		InboundQoS2:   len(s.inbound),
 		Dropped:       s.dropped,
