@@ -42,22 +42,29 @@ func (c *conn) handleSubscribe(p *packet.Subscribe) error {
 			wantRetained = append(wantRetained, retainReq{filter, sub})
 		}
 	}
-	c.send(ack)
-	if len(wantRetained) == 0 || c.srv.opts.DisableRetain {
-		return nil
+	// The retained messages of the new subscriptions [MQTT-3.3.1-6] are
+	// looked up before the SUBACK goes out: a message published once the
+	// client has its SUBACK is routed to the subscription and must not
+	// come a second time as a retained one.
+	var retained []session.Delivery
+	if len(wantRetained) > 0 && !c.srv.opts.DisableRetain {
+		now := time.Now().UnixNano()
+		var msgs []*session.Message
+		for _, r := range wantRetained {
+			msgs = c.srv.retained.match(r.filter, now, msgs[:0])
+			for _, m := range msgs {
+				d := session.Delivery{Msg: m, QoS: min(m.QoS, r.sub.QoS), Retain: true} // [MQTT-3.3.1-8]
+				if r.sub.ID != 0 {
+					d.SubIDs = []uint32{r.sub.ID}
+				}
+				retained = append(retained, d)
+			}
+		}
 	}
-	now := time.Now().UnixNano()
-	var msgs []*session.Message
-	for _, r := range wantRetained {
-		msgs = c.srv.retained.match(r.filter, now, msgs[:0])
-		for _, m := range msgs {
-			d := session.Delivery{Msg: m, QoS: min(m.QoS, r.sub.QoS), Retain: true} // [MQTT-3.3.1-8]
-			if r.sub.ID != 0 {
-				d.SubIDs = []uint32{r.sub.ID}
-			}
-			if !c.sess.Deliver(d) {
-				c.srv.stats.dropped.Add(1)
-			}
+	c.send(ack)
+	for _, d := range retained {
+		if !c.sess.Deliver(d) {
+			c.srv.stats.dropped.Add(1)
 		}
 	}
 	return nil
