@@ -27,8 +27,10 @@
 //
 // # Lock order
 //
-// Server.connectMu, then Server.mu; topicTree.mu and retainStore.mu are
-// leaves. A session's mutex (gatemq/session) may be taken while holding
+// Server.connectMu, then Server.mu. retainStore.mu before topicTree.mu
+// (a retained PUBLISH is routed under the retained store's write lock and
+// a SUBSCRIBE takes its retained snapshot under its read lock) and before
+// any session's mutex and conn.outMu; topicTree.mu is otherwise a leaf. A session's mutex (gatemq/session) may be taken while holding
 // topicTree.mu (shared-group member selection checks Online), and
 // conn.outMu is never held while taking any other lock. Session.Deliver
 // calls conn.signal with the session's mutex held; signal only does a

@@ -29,6 +29,11 @@ type retainStore struct {
 func (r *retainStore) set(m *session.Message) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.setLocked(m)
+}
+
+// setLocked is set with r.mu held for writing.
+func (r *retainStore) setLocked(m *session.Message) {
 	n := &r.root
 	del := len(m.Payload) == 0
 	for level := range strings.SplitSeq(m.Topic, "/") {
@@ -72,10 +77,14 @@ func (r *retainStore) len() int {
 // must be a valid filter without a $share prefix) to out, skipping those
 // expired at now.
 func (r *retainStore) match(filter string, now int64, out []*session.Message) []*session.Message {
-	levels := strings.Split(filter, "/")
 	r.mu.RLock()
 	defer r.mu.RUnlock()
-	return r.root.walk(levels, 0, now, out)
+	return r.matchLocked(filter, now, out)
+}
+
+// matchLocked is match with r.mu held.
+func (r *retainStore) matchLocked(filter string, now int64, out []*session.Message) []*session.Message {
+	return r.root.walk(strings.Split(filter, "/"), 0, now, out)
 }
 
 func (n *retainNode) walk(levels []string, i int, now int64, out []*session.Message) []*session.Message {

@@ -13,7 +13,13 @@ var matchPool = sync.Pool{New: func() any { s := make([]subscriber, 0, 64); retu
 // accepted it. It never blocks on a subscriber.
 func (s *Server) publish(m *session.Message) int {
 	if m.Retain {
-		s.retained.set(m)
+		// A retained message is routed with the retained store locked:
+		// a new subscription takes its retained snapshot under the same
+		// lock, so it gets the message either in the snapshot or live,
+		// never both and never neither.
+		s.retained.mu.Lock()
+		defer s.retained.mu.Unlock()
+		s.retained.setLocked(m)
 	}
 	return s.route(m)
 }

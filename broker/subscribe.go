@@ -16,11 +16,21 @@ func (c *conn) handleSubscribe(p *packet.Subscribe) error {
 		id = p.Properties.SubscriptionIDs[0]
 	}
 	ack := &packet.Suback{PacketID: p.PacketID, Reasons: make([]packet.Reason, len(p.Subscriptions))}
-	type retainReq struct {
-		filter string
-		sub    session.Subscription
+	var (
+		retained []session.Delivery
+		msgs     []*session.Message
+		now      = time.Now().UnixNano()
+	)
+	if !c.srv.opts.DisableRetain {
+		// Subscribing, taking the retained snapshot [MQTT-3.3.1-6] and
+		// queueing it happen under the retained store's read lock, and
+		// publishing a retained message routes it under the write lock.
+		// So each retained message arrives once, from the snapshot or
+		// live, and a newer one published meanwhile comes after the
+		// snapshot, not before it. SUBACK is queued before the snapshot.
+		c.srv.retained.mu.RLock()
+		defer c.srv.retained.mu.RUnlock()
 	}
-	var wantRetained []retainReq
 	for i, s := range p.Subscriptions {
 		if err := packet.ValidTopicFilter(s.Filter); err != nil {
 			// Refused alone, 0x80 in 3.x [MQTT-4.7.1-1, MQTT-4.7.1-2, MQTT-4.8.2-1, MQTT-4.8.2-2].
@@ -34,31 +44,21 @@ func (c *conn) handleSubscribe(p *packet.Subscribe) error {
 		s.QoS = min(s.QoS, c.srv.opts.MaxQoS) // the granted QoS may be lower [MQTT-3.9.3-1]
 		sub := session.Subscription{Subscription: s, ID: id}
 		existed := c.sess.Subscribe(sub) // replaces one with the same filter [MQTT-3.8.4-3]
-		c.srv.topics.subscribe(c.sess, sub)
 		ack.Reasons[i] = packet.Reason(s.QoS)
 		// Retained messages: never for a shared subscription; retain
 		// handling 1 only for a new subscription, 2 never [MQTT-3.3.1-9..11].
-		if !shared && (s.RetainHandling == 0 || (s.RetainHandling == 1 && !existed)) {
-			wantRetained = append(wantRetained, retainReq{filter, sub})
+		if shared || c.srv.opts.DisableRetain || s.RetainHandling == 2 || (s.RetainHandling == 1 && existed) {
+			c.srv.topics.subscribe(c.sess, sub)
+			continue
 		}
-	}
-	// The retained messages of the new subscriptions [MQTT-3.3.1-6] are
-	// looked up before the SUBACK goes out: a message published once the
-	// client has its SUBACK is routed to the subscription and must not
-	// come a second time as a retained one.
-	var retained []session.Delivery
-	if len(wantRetained) > 0 && !c.srv.opts.DisableRetain {
-		now := time.Now().UnixNano()
-		var msgs []*session.Message
-		for _, r := range wantRetained {
-			msgs = c.srv.retained.match(r.filter, now, msgs[:0])
-			for _, m := range msgs {
-				d := session.Delivery{Msg: m, QoS: min(m.QoS, r.sub.QoS), Retain: true} // [MQTT-3.3.1-8]
-				if r.sub.ID != 0 {
-					d.SubIDs = []uint32{r.sub.ID}
-				}
-				retained = append(retained, d)
+		c.srv.topics.subscribe(c.sess, sub)
+		msgs = c.srv.retained.matchLocked(filter, now, msgs[:0])
+		for _, m := range msgs {
+			d := session.Delivery{Msg: m, QoS: min(m.QoS, sub.QoS), Retain: true} // [MQTT-3.3.1-8]
+			if sub.ID != 0 {
+				d.SubIDs = []uint32{sub.ID}
 			}
+			retained = append(retained, d)
 		}
 	}
 	c.send(ack)
