@@ -12,6 +12,7 @@ import (
 // readHeader reads a fixed header and checks the packet's size against
 // the server's maximum before anything is allocated for the body.
 func (c *conn) readHeader() (packet.Header, error) {
+	c.rd.nextPacket()
 	h, err := packet.ReadHeader(&c.rd)
 	if err != nil {
 		return h, err

@@ -17,7 +17,8 @@ var bufPool = sync.Pool{New: func() any { b := make([]byte, bigBufSize); return 
 // than one small read can hold. This keeps idle connections cheap.
 type reader struct {
 	nc      net.Conn
-	timeout time.Duration // read deadline from now before each socket read; 0 for none
+	timeout time.Duration // read deadline of each packet, from its first socket read; 0 for none
+	armed   bool          // the deadline of the packet being read is set
 	buf     []byte
 	r, w    int
 	big     *[]byte // pooled buffer in use, or nil
@@ -35,10 +36,8 @@ func (r *reader) fill() error {
 	if r.big != nil {
 		dst = *r.big
 	}
-	if r.timeout > 0 {
-		if err := r.nc.SetReadDeadline(time.Now().Add(r.timeout)); err != nil {
-			return err
-		}
+	if err := r.arm(); err != nil {
+		return err
 	}
 	n, err := r.nc.Read(dst)
 	r.lastN = n
@@ -56,6 +55,24 @@ func (r *reader) fill() error {
 	}
 	r.buf, r.r, r.w = dst, 0, n
 	return nil // an error with n > 0 comes back on the next read
+}
+
+// nextPacket starts the read deadline of the next packet. The deadline is
+// set at the packet's first socket read and not moved by later ones, so
+// a client trickling the bytes of one packet is timed out all the same
+// [MQTT-3.1.2-22].
+func (r *reader) nextPacket() { r.armed = false }
+
+// arm sets the read deadline of the packet being read, if not yet set.
+func (r *reader) arm() error {
+	if r.timeout <= 0 || r.armed {
+		return nil
+	}
+	if err := r.nc.SetReadDeadline(time.Now().Add(r.timeout)); err != nil {
+		return err
+	}
+	r.armed = true
+	return nil
 }
 
 // ReadByte implements io.ByteReader for packet.ReadHeader.
@@ -77,10 +94,8 @@ func (r *reader) readFull(p []byte) error {
 	for n < len(p) {
 		if len(p)-n >= bigBufSize/2 {
 			// Large bodies go straight into p.
-			if r.timeout > 0 {
-				if err := r.nc.SetReadDeadline(time.Now().Add(r.timeout)); err != nil {
-					return err
-				}
+			if err := r.arm(); err != nil {
+				return err
 			}
 			m, err := io.ReadFull(r.nc, p[n:])
 			r.n += uint64(m)

@@ -121,3 +121,27 @@ func TestConnect_Timeout(t *testing.T) {
 		})
 	}
 }
+
+// TestKeepalive_PartialPacket checks that the keepalive counts whole
+// control packets: a client that trickles the bytes of one packet more
+// slowly than that is closed all the same [MQTT-3.1.2-22].
+func TestKeepalive_PartialPacket(t *testing.T) {
+	t.Parallel()
+	_, addr := newTestBroker(t, testOptions())
+	c := dialRaw(t, addr, packet.V5)
+	c.connect(&packet.Connect{ClientID: "trickle", CleanStart: true, KeepAlive: 1})
+	start := time.Now()
+	b := packet.Append(nil, &packet.Publish{Topic: "t", Payload: make([]byte, 50)}, packet.V5)
+	go func() {
+		for _, x := range b {
+			time.Sleep(200 * time.Millisecond)
+			if _, err := c.nc.Write([]byte{x}); err != nil {
+				return
+			}
+		}
+	}()
+	c.expectDisconnect(packet.KeepAliveTimeout)
+	if d := time.Since(start); d > 2500*time.Millisecond {
+		t.Fatalf("closed after %v, want 1.5s", d)
+	}
+}
