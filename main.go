@@ -164,5 +164,6 @@ func brokerOptions(cfg conf.Config, log *slog.Logger) broker.Options {
 		TopicAliasMax:  uint16(m.MaxTopicAlias),
 		SysInterval:    m.SysInterval.D(),
 		MaxClientIDLen: m.MaxClientIDLen,
+		DenySubscribe:  m.DenySubscribe,
 	}
 }

@@ -245,3 +245,40 @@ func TestMain_Version(t *testing.T) {
 		t.Fatalf("version: %v %q", err, out)
 	}
 }
+
+// scripts/conformance.toml is what docs/conformance.md tells people to run
+// Paho's interoperability suite with: check the two settings the suite
+// relies on, through the real binary.
+func TestMain_ConformanceConfig(t *testing.T) {
+	_, addr, _ := startBroker(t, "-config", "scripts/conformance.toml")
+	for _, tc := range []struct {
+		v      packet.Version
+		filter string
+	}{{packet.V311, "nosubscribe"}, {packet.V5, "test/nosubscribe"}} {
+		nc, br := dialConnect(t, addr, tc.v, "conformance-"+tc.v.String())
+		nc.Write(packet.Append(nil, &packet.Subscribe{PacketID: 1, Subscriptions: []packet.Subscription{{Filter: tc.filter, QoS: 2}}}, tc.v))
+		nc.SetReadDeadline(time.Now().Add(5 * time.Second))
+		pk, err := packet.Read(br, tc.v, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ack, ok := pk.(*packet.Suback); !ok || len(ack.Reasons) != 1 || ack.Reasons[0] != 0x80 {
+			t.Fatalf("%s: SUBACK %+v, want 0x80", tc.v, pk)
+		}
+	}
+	nc, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	nc.Write(packet.Append(nil, &packet.Connect{ClientID: "keepalive-120", CleanStart: true, KeepAlive: 120}, packet.V5))
+	nc.SetReadDeadline(time.Now().Add(5 * time.Second))
+	pk, err := packet.Read(bufio.NewReader(nc), packet.V5, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ack, ok := pk.(*packet.Connack)
+	if !ok || !ack.Properties.Present.Has(packet.PropServerKeepAlive) || ack.Properties.ServerKeepAlive != 60 {
+		t.Fatalf("CONNACK %+v, want Server Keep Alive 60", pk)
+	}
+}

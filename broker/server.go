@@ -61,6 +61,9 @@ type Options struct {
 	// MaxClientIDLen is the longest client identifier accepted, in
 	// bytes; longer ones get CONNACK 0x85. Default 65535.
 	MaxClientIDLen int
+	// DenySubscribe lists topic filters no client may subscribe to; a
+	// SUBSCRIBE naming one exactly gets 0x80 (Unspecified error) for it.
+	DenySubscribe []string
 }
 
 // ListenerOptions configures one listener given to ServeListener.

@@ -2,6 +2,7 @@ package broker
 
 import (
 	"fmt"
+	"slices"
 	"time"
 
 	"gatemq/broker/packet"
@@ -35,6 +36,10 @@ func (c *conn) handleSubscribe(p *packet.Subscribe) error {
 		if err := packet.ValidTopicFilter(s.Filter); err != nil {
 			// Refused alone, 0x80 in 3.x [MQTT-4.7.1-1, MQTT-4.7.1-2, MQTT-4.8.2-1, MQTT-4.8.2-2].
 			ack.Reasons[i] = packet.TopicFilterInvalid
+			continue
+		}
+		if slices.Contains(c.srv.opts.DenySubscribe, s.Filter) {
+			ack.Reasons[i] = packet.UnspecifiedError // refused by configuration
 			continue
 		}
 		_, filter, shared := splitShared(s.Filter)

@@ -97,6 +97,12 @@ type MQTT struct {
 	// 65535 (a server must accept 1 to 23 bytes, [MQTT-3.1.3-5]). Key
 	// mqtt.max_client_id_len; default 65535.
 	MaxClientIDLen int `toml:"max_client_id_len"`
+
+	// DenySubscribe lists topic filters no client may subscribe to: a
+	// SUBSCRIBE with one of them, exactly as written, gets 0x80
+	// (Unspecified error) for it, in 3.x and 5.0 alike. Use it to forbid
+	// "#" on a busy gateway. Key mqtt.deny_subscribe; default none.
+	DenySubscribe []string `toml:"deny_subscribe"`
 }
 
 // Listener is one network endpoint, a [[listener]] table.

@@ -81,6 +81,8 @@ func TestConfig_Validate(t *testing.T) {
 		{"sys interval short", func(c *Config) { c.MQTT.SysInterval = Duration(time.Millisecond) }, "mqtt.sys_interval", "1ms is out of range (want at least 1s)"},
 		{"connect timeout", func(c *Config) { c.MQTT.ConnectTimeout = 0 }, "mqtt.connect_timeout", "0s is out of range (want more than 0s)"},
 		{"client id short", func(c *Config) { c.MQTT.MaxClientIDLen = 22 }, "mqtt.max_client_id_len", "22 is out of range (want 23 to 65535)"},
+		{"deny_subscribe bad filter", func(c *Config) { c.MQTT.DenySubscribe = []string{"#", "a/#/b"} }, "mqtt.deny_subscribe[1]", `"#" must be the last level`},
+		{"deny_subscribe empty", func(c *Config) { c.MQTT.DenySubscribe = []string{""} }, "mqtt.deny_subscribe[0]", "empty topic filter"},
 		{"no listeners", func(c *Config) { c.Listeners = nil }, "listener", "at least one listener is required"},
 		{"address empty", func(c *Config) { c.Listeners[0].Address = "" }, "listener[0].address", "missing"},
 		{"address no port", func(c *Config) { c.Listeners[0].Address = "foo" }, "listener[0].address", `invalid address "foo": missing port`},

@@ -6,6 +6,7 @@ import (
 	"math"
 	"net"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -48,6 +49,11 @@ func (c *Config) validate() []*Error {
 	}
 	v.durationRange("mqtt.connect_timeout", m.ConnectTimeout, 1, math.MaxInt64)
 	v.intRange("mqtt.max_client_id_len", int64(m.MaxClientIDLen), minClientID, maxUint16)
+	for i, f := range m.DenySubscribe {
+		if err := checkFilter(f); err != nil {
+			v.add("mqtt.deny_subscribe["+strconv.Itoa(i)+"]", err)
+		}
+	}
 
 	if len(c.Listeners) == 0 {
 		v.add("listener", errors.New("at least one listener is required"))
@@ -160,4 +166,22 @@ func orList(words []string) string {
 		s += strconv.Quote(w)
 	}
 	return s
+}
+
+// checkFilter checks the shape of an MQTT topic filter: not empty, "+"
+// and "#" each a whole level, "#" only last.
+func checkFilter(f string) error {
+	if f == "" {
+		return errors.New("empty topic filter")
+	}
+	levels := strings.Split(f, "/")
+	for i, l := range levels {
+		switch {
+		case l == "#" && i != len(levels)-1:
+			return fmt.Errorf("invalid topic filter %q: \"#\" must be the last level", f)
+		case l != "+" && l != "#" && strings.ContainsAny(l, "+#"):
+			return fmt.Errorf("invalid topic filter %q: a wildcard must be a whole level", f)
+		}
+	}
+	return nil
 }
