@@ -89,7 +89,7 @@ func (c *conn) flush() error {
 		n := len(ctl)
 		if final == nil {
 			now := time.Now().UnixNano()
-			ds = c.sess.Next(ds[:0], now, cap(ds))
+			ds = c.sess.Next(c, ds[:0], now, cap(ds))
 			for i := range ds {
 				buf = c.appendDelivery(buf, &ds[i], now)
 			}

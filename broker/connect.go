@@ -277,32 +277,38 @@ func (s *Server) endSessionLocked(sess *session.Session) {
 	}
 }
 
+// expiryTimer is an offline session's expiry timer. The callback compares
+// its own *expiryTimer with the one registered, so a timer that fired
+// while the session was being resumed cannot end a later offline period.
+type expiryTimer struct{ t *time.Timer }
+
 func (s *Server) startExpiry(sess *session.Session) {
 	exp := sess.Expiry()
 	if exp == 0xFFFFFFFF {
 		return // never expires
 	}
-	t := time.AfterFunc(time.Duration(exp)*time.Second, func() {
+	e := &expiryTimer{}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e.t = time.AfterFunc(time.Duration(exp)*time.Second, func() {
 		s.connectMu.Lock()
 		defer s.connectMu.Unlock()
 		s.mu.Lock()
-		_, pending := s.expiries[sess]
+		current := s.expiries[sess] == e
 		s.mu.Unlock()
-		if pending && sess.Owner() == nil {
+		if current && sess.Owner() == nil {
 			s.log.Debug("session expired", logClientID, sess.ClientID)
 			s.endSessionLocked(sess)
 		}
 	})
-	s.mu.Lock()
-	s.expiries[sess] = t
-	s.mu.Unlock()
+	s.expiries[sess] = e
 }
 
 func (s *Server) stopExpiry(sess *session.Session) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if t := s.expiries[sess]; t != nil {
-		t.Stop()
+	if e := s.expiries[sess]; e != nil {
+		e.t.Stop()
 		delete(s.expiries, sess)
 	}
 }

@@ -153,8 +153,8 @@ type Server struct {
 	listeners map[*listener]struct{}
 	conns     map[*conn]struct{}
 	closing   bool
-	wills     map[string]*pendingWill          // delayed wills by client ID
-	expiries  map[*session.Session]*time.Timer // offline sessions' expiry timers
+	wills     map[string]*pendingWill           // delayed wills by client ID
+	expiries  map[*session.Session]*expiryTimer // offline sessions' expiry timers
 }
 
 // New returns a Server that is ready to Serve.
@@ -176,7 +176,7 @@ func New(opts Options) *Server {
 		listeners: make(map[*listener]struct{}),
 		conns:     make(map[*conn]struct{}),
 		wills:     make(map[string]*pendingWill),
-		expiries:  make(map[*session.Session]*time.Timer),
+		expiries:  make(map[*session.Session]*expiryTimer),
 	}
 	if opts.SysInterval > 0 {
 		s.goTracked(s.sysLoop)
@@ -307,8 +307,8 @@ func (s *Server) Close(ctx context.Context) error {
 	for _, w := range s.wills {
 		w.timer.Stop()
 	}
-	for _, t := range s.expiries {
-		t.Stop()
+	for _, e := range s.expiries {
+		e.t.Stop()
 	}
 	s.mu.Unlock()
 	s.cancel()

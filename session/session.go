@@ -160,13 +160,14 @@ func (s *Session) Deliver(d Delivery) bool {
 // deliveries while the in-flight window allows, each QoS 1 or 2 one given
 // a packet identifier and recorded as in flight. Expired messages are
 // discarded [MQTT-3.3.2-5]. At most max deliveries are returned. While no
-// connection is attached it returns nothing: a connection's writer may
-// run before Attach (to send CONNACK), and what it took then would be
-// sent again, as a duplicate, once Attach starts the resend.
-func (s *Session) Next(buf []Delivery, now int64, max int) []Delivery {
+// connection is attached, or owner is not the attached one, it returns
+// nothing: a connection's writer may run before Attach (to send CONNACK)
+// or after a takeover, and what it took then would be stranded or sent
+// twice.
+func (s *Session) Next(owner any, buf []Delivery, now int64, max int) []Delivery {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.owner == nil {
+	if s.owner == nil || s.owner != owner {
 		return buf
 	}
 	for max > 0 {

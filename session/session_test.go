@@ -24,20 +24,20 @@ func TestSession_WindowAndPacketIDs(t *testing.T) {
 		}
 	}
 	now := time.Now().UnixNano()
-	got := s.Next(nil, now, 100)
+	got := s.Next(s, nil, now, 100)
 	if len(got) != 2 {
 		t.Fatalf("window 2: Next returned %d", len(got))
 	}
 	if got[0].PacketID == 0 || got[0].PacketID == got[1].PacketID || got[0].State != AwaitPuback {
 		t.Fatalf("packet IDs %d %d state %v", got[0].PacketID, got[1].PacketID, got[0].State)
 	}
-	if more := s.Next(nil, now, 100); len(more) != 0 {
+	if more := s.Next(s, nil, now, 100); len(more) != 0 {
 		t.Fatalf("window full but Next returned %d", len(more))
 	}
 	if !s.Puback(got[0].PacketID) || s.Puback(got[0].PacketID) {
 		t.Fatal("Puback must succeed once")
 	}
-	if more := s.Next(nil, now, 100); len(more) != 1 {
+	if more := s.Next(s, nil, now, 100); len(more) != 1 {
 		t.Fatalf("one slot free, Next returned %d", len(more))
 	}
 }
@@ -47,7 +47,7 @@ func TestSession_ClientReceiveMaximumCapsWindow(t *testing.T) {
 	attach(s, 1)
 	s.Deliver(Delivery{Msg: msg("t", 2), QoS: 2})
 	s.Deliver(Delivery{Msg: msg("t", 2), QoS: 2})
-	if got := s.Next(nil, 0, 100); len(got) != 1 {
+	if got := s.Next(s, nil, 0, 100); len(got) != 1 {
 		t.Fatalf("receive maximum 1: got %d", len(got))
 	}
 }
@@ -56,7 +56,7 @@ func TestSession_QoS2Flow(t *testing.T) {
 	s := New("c", Options{})
 	attach(s, 0)
 	s.Deliver(Delivery{Msg: msg("t", 2), QoS: 2})
-	d := s.Next(nil, 0, 10)[0]
+	d := s.Next(s, nil, 0, 10)[0]
 	if d.State != AwaitPubrec {
 		t.Fatalf("state %v", d.State)
 	}
@@ -74,7 +74,7 @@ func TestSession_QoS2Flow(t *testing.T) {
 	}
 	// A failed PUBREC ends the exchange.
 	s.Deliver(Delivery{Msg: msg("t", 2), QoS: 2})
-	d = s.Next(nil, 0, 10)[0]
+	d = s.Next(s, nil, 0, 10)[0]
 	if !s.Pubrec(d.PacketID, true) || s.Stats().Inflight != 0 {
 		t.Fatal("failed PUBREC did not end the exchange")
 	}
@@ -85,12 +85,12 @@ func TestSession_ResendOnReattachWithDup(t *testing.T) {
 	attach(s, 0)
 	s.Deliver(Delivery{Msg: msg("a", 1), QoS: 1})
 	s.Deliver(Delivery{Msg: msg("b", 2), QoS: 2})
-	first := s.Next(nil, 0, 10)
+	first := s.Next(s, nil, 0, 10)
 	s.Pubrec(first[1].PacketID, false)
 	s.Detach(s)
 	s.Deliver(Delivery{Msg: msg("c", 1), QoS: 1}) // queued while offline
 	attach(s, 0)
-	got := s.Next(nil, 0, 10)
+	got := s.Next(s, nil, 0, 10)
 	if len(got) != 3 {
 		t.Fatalf("got %d deliveries, want 2 resent + 1 queued", len(got))
 	}
@@ -130,7 +130,7 @@ func TestSession_ExpiredMessagesDiscarded(t *testing.T) {
 	m := msg("t", 1)
 	m.Expires = 100
 	s.Deliver(Delivery{Msg: m, QoS: 1})
-	if got := s.Next(nil, 200, 10); len(got) != 0 {
+	if got := s.Next(s, nil, 200, 10); len(got) != 0 {
 		t.Fatalf("expired message returned: %+v", got)
 	}
 	if s.Stats().Expired != 1 {
@@ -180,5 +180,19 @@ func TestRegistry_OpenCleanReplaces(t *testing.T) {
 	}
 	if r.Remove(a) || !r.Remove(c) || r.Len() != 0 {
 		t.Fatal("Remove")
+	}
+}
+
+func TestSession_NextOnlyForTheAttachedOwner(t *testing.T) {
+	s := New("c", Options{})
+	old, cur := new(int), new(int)
+	s.Attach(old, 0, func() {})
+	s.Attach(cur, 0, func() {}) // taken over
+	s.Deliver(Delivery{Msg: msg("t", 1), QoS: 1})
+	if got := s.Next(old, nil, 0, 10); len(got) != 0 {
+		t.Fatalf("a replaced connection took %d deliveries", len(got))
+	}
+	if got := s.Next(cur, nil, 0, 10); len(got) != 1 {
+		t.Fatalf("the attached connection got %d deliveries, want 1", len(got))
 	}
 }
