@@ -5,4 +5,6 @@ go 1.26.8
 require (
 	github.com/BurntSushi/toml v1.6.0 // indirect
 	github.com/eclipse/paho.golang v0.23.0 // indirect
+	golang.org/x/crypto v0.58.0
+	golang.org/x/sys v0.49.0 // indirect
 )
