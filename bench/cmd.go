@@ -17,9 +17,6 @@ import (
 	"time"
 )
 
-// errUsage reports a bad command line; Main exits with 2.
-var errUsage = errors.New("usage")
-
 // Main runs `gatemq bench` with args (the words after "bench") and returns
 // the process exit code: 0 on success, 1 when the run failed (a connection
 // failed, or messages were lost), 2 on a usage error. It blocks until the

@@ -3,7 +3,6 @@ package bench
 import (
 	"context"
 	"encoding/binary"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -13,10 +12,6 @@ import (
 
 	"github.com/eclipse/paho.golang/paho"
 )
-
-// errRunFailed says the run finished but failed a check (a client could
-// not connect, messages were lost); its result has been printed.
-var errRunFailed = errors.New("run failed")
 
 // pubOptions configure a set of publishers.
 type pubOptions struct {

@@ -171,9 +171,6 @@ func (s *subscribers) disconnect() *histogram {
 	return &h
 }
 
-// errIdle ends a wait on which nothing happened for the idle timeout.
-var errIdle = errors.New("idle")
-
 // waitProgress polls until done reports true (returning nil), ctx ends
 // (returning its error), or progress has not changed for idle (returning
 // errIdle).
