@@ -90,6 +90,11 @@ func (h hash) String() string {
 // what String gives back.
 func parseHash(s string) (hash, error) {
 	var h hash
+	// The base64 decoder skips CR and LF: refuse them, and anything else
+	// a PHC string cannot contain, before decoding.
+	if i := strings.IndexFunc(s, func(r rune) bool { return r <= ' ' || r > '~' }); i >= 0 {
+		return h, fmt.Errorf("%w: character %q at byte %d", ErrBadHash, s[i:i+1], i)
+	}
 	f := strings.Split(s, "$")
 	if len(f) != 6 || f[0] != "" {
 		return h, fmt.Errorf("%w: want $argon2id$v=19$m=M,t=T,p=P$SALT$HASH", ErrBadHash)

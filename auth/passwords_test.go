@@ -115,6 +115,8 @@ func TestParsePasswords_Errors(t *testing.T) {
 		{"short hash", "alice:$argon2id$v=19$m=64,t=1,p=1$" + salt + "$aGFzaA", 1, ErrBadHash, "hash of 4 bytes"},
 		{"empty hash", "alice:$argon2id$v=19$m=64,t=1,p=1$" + salt + "$", 1, ErrBadHash, "hash of 0 bytes"},
 		{"extra field", "alice:" + h + "$x", 1, ErrBadHash, ""},
+		{"CR inside the hash", "alice:" + h[:len(h)-2] + "\r" + h[len(h)-2:] + "\n", 1, ErrBadHash, "character"},
+		{"space inside the hash", "alice:" + h[:len(h)-2] + " " + h[len(h)-2:] + "\n", 1, ErrBadHash, "character"},
 		{"colon in user name", "ali:ce:" + h, 1, ErrBadHash, ""},
 		{"duplicate user", "alice:" + h + "\n# again\nalice:" + hashHunter + "\n", 3, ErrDuplicateUser, "already on line 1"},
 		{"over-long line", "alice:" + strings.Repeat("x", maxLine+1), 1, ErrSyntax, "longer than"},
