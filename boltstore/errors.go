@@ -1,0 +1,19 @@
+package boltstore
+
+import "errors"
+
+var (
+	// ErrClosed is returned by calls on a Store after Close.
+	ErrClosed = errors.New("boltstore: store closed")
+	// ErrQuota is returned for writes refused because the store's files
+	// have reached Options.MaxBytes.
+	ErrQuota = errors.New("boltstore: storage quota reached")
+	// ErrCorrupt is returned when a record or key fails its checksum or
+	// does not decode; the record is never returned as data.
+	ErrCorrupt = errors.New("boltstore: corrupt record")
+	// ErrShards is returned by Open when Options.NShards differs from the
+	// number of shards the store was created with.
+	ErrShards = errors.New("boltstore: number of shards differs from the store's")
+	// ErrBusy is returned when the write queue is full.
+	ErrBusy = errors.New("boltstore: write queue full")
+)

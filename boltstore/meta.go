@@ -1,0 +1,163 @@
+package boltstore
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// Sessions, cursors and retained messages live in meta.db. Values are
+// the caller's bytes; the store adds a CRC-32C to each so corruption is
+// detected on load. Writes are grouped like message appends: done is
+// called after the commit that holds them (nil done is allowed).
+
+// PutSession stores a session's state under its client ID.
+func (s *Store) PutSession(clientID string, state []byte, done func(error)) {
+	v := sealValue(state)
+	s.mw.update(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketSessions).Put([]byte(clientID), v)
+	}, done)
+}
+
+// DeleteSession removes a session's state and cursors.
+func (s *Store) DeleteSession(clientID string, done func(error)) {
+	s.mw.update(func(tx *bolt.Tx) error {
+		if err := tx.Bucket(bucketSessions).Delete([]byte(clientID)); err != nil {
+			return err
+		}
+		return deletePrefix(tx.Bucket(bucketCursors), cursorPrefix(clientID))
+	}, done)
+}
+
+// LoadSessions calls fn for every stored session. A session whose value
+// fails its checksum is reported through bad and skipped.
+func (s *Store) LoadSessions(fn func(clientID string, state []byte) error, bad func(clientID string, err error)) error {
+	return s.meta.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketSessions).ForEach(func(k, v []byte) error {
+			state, err := openValue(v)
+			if err != nil {
+				if bad != nil {
+					bad(string(k), err)
+				}
+				return nil
+			}
+			return fn(string(k), state)
+		})
+	})
+}
+
+// SessionCount returns the number of stored sessions.
+func (s *Store) SessionCount() int {
+	n := 0
+	s.meta.View(func(tx *bolt.Tx) error {
+		n = tx.Bucket(bucketSessions).Stats().KeyN
+		return nil
+	})
+	return n
+}
+
+func cursorPrefix(clientID string) []byte {
+	return append([]byte(clientID), 0) // client IDs never hold U+0000 [MQTT-1.5.4-2]
+}
+
+// PutCursors records, for a session, the last sequence number it has
+// finished with in each stream.
+func (s *Store) PutCursors(clientID string, cursors map[StreamKey]uint64, done func(error)) {
+	type kv struct{ k, v []byte }
+	rows := make([]kv, 0, len(cursors))
+	p := cursorPrefix(clientID)
+	for k, seq := range cursors {
+		key := append(append([]byte(nil), p...), k.Bytes()...)
+		rows = append(rows, kv{key, binary.BigEndian.AppendUint64(nil, seq)})
+	}
+	s.mw.update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketCursors)
+		for _, r := range rows {
+			if err := b.Put(r.k, r.v); err != nil {
+				return err
+			}
+		}
+		return nil
+	}, done)
+}
+
+// LoadCursors returns a session's cursors.
+func (s *Store) LoadCursors(clientID string) (map[StreamKey]uint64, error) {
+	out := make(map[StreamKey]uint64)
+	p := cursorPrefix(clientID)
+	err := s.meta.View(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucketCursors).Cursor()
+		for k, v := c.Seek(p); k != nil && bytes.HasPrefix(k, p); k, v = c.Next() {
+			sk, err := ParseStreamKey(k[len(p):])
+			if err != nil || len(v) != 8 {
+				return fmt.Errorf("cursor of %q: %w", clientID, ErrCorrupt)
+			}
+			out[sk] = binary.BigEndian.Uint64(v)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// PutRetained stores the retained message of topic; DeleteRetained
+// removes it.
+func (s *Store) PutRetained(topic string, value []byte, done func(error)) {
+	v := sealValue(value)
+	s.mw.update(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketRetained).Put([]byte(topic), v)
+	}, done)
+}
+
+// DeleteRetained removes the retained message of topic.
+func (s *Store) DeleteRetained(topic string, done func(error)) {
+	s.mw.update(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketRetained).Delete([]byte(topic))
+	}, done)
+}
+
+// LoadRetained calls fn for every retained message; corrupt ones go to
+// bad and are skipped.
+func (s *Store) LoadRetained(fn func(topic string, value []byte) error, bad func(topic string, err error)) error {
+	return s.meta.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketRetained).ForEach(func(k, v []byte) error {
+			val, err := openValue(v)
+			if err != nil {
+				if bad != nil {
+					bad(string(k), err)
+				}
+				return nil
+			}
+			return fn(string(k), val)
+		})
+	})
+}
+
+func deletePrefix(b *bolt.Bucket, p []byte) error {
+	c := b.Cursor()
+	for k, _ := c.Seek(p); k != nil && bytes.HasPrefix(k, p); k, _ = c.Seek(p) {
+		if err := c.Delete(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// sealValue appends a CRC-32C to v; openValue checks and removes it.
+func sealValue(v []byte) []byte {
+	out := make([]byte, len(v), len(v)+4)
+	copy(out, v)
+	return binary.BigEndian.AppendUint32(out, crc32c(v))
+}
+
+func openValue(v []byte) ([]byte, error) {
+	if len(v) < 4 {
+		return nil, fmt.Errorf("value of %d bytes: %w", len(v), ErrCorrupt)
+	}
+	body := v[:len(v)-4]
+	if crc32c(body) != binary.BigEndian.Uint32(v[len(v)-4:]) {
+		return nil, fmt.Errorf("checksum mismatch: %w", ErrCorrupt)
+	}
+	return bytes.Clone(body), nil
+}

@@ -1,0 +1,125 @@
+package boltstore
+
+import (
+	"errors"
+	"sort"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// StreamInfo describes one stream: its key, the topic pattern it holds
+// ("+" where a level had too many values) and its last sequence number.
+type StreamInfo struct {
+	Key     StreamKey
+	Pattern string
+	Head    uint64
+}
+
+// Streams returns the streams whose pattern match accepts, oldest
+// generation first. match decides whether a subscription could want a
+// stream's topics; the store knows nothing of topic filters.
+func (s *Store) Streams(match func(pattern string) bool) []StreamInfo {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	byGen := make(map[Gen]*generation, len(s.gens))
+	for _, g := range s.gens {
+		byGen[g.id] = g
+	}
+	var out []StreamInfo
+	for k, head := range s.heads {
+		g := byGen[k.Gen]
+		if g == nil || int(k.Stream) > len(g.lrn.patterns) {
+			continue
+		}
+		p := g.lrn.patterns[k.Stream-1]
+		if match == nil || match(p) {
+			out = append(out, StreamInfo{Key: k, Pattern: p, Head: head})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		a, b := out[i].Key, out[j].Key
+		if a.Gen != b.Gen {
+			return a.Gen < b.Gen
+		}
+		if a.Shard != b.Shard {
+			return a.Shard < b.Shard
+		}
+		return a.Stream < b.Stream
+	})
+	return out
+}
+
+// Head returns the last sequence number of stream k, 0 when it is empty
+// or gone.
+func (s *Store) Head(k StreamKey) uint64 {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.heads[k]
+}
+
+// Changed returns a channel that is closed at the next commit of
+// messages: readers wait on it instead of polling.
+func (s *Store) Changed() <-chan struct{} {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.changed
+}
+
+// Read appends to buf up to max records of stream k with sequence
+// numbers above after, in order. A record failing its checksum is never
+// returned: it is reported to corrupt (which may be nil) and skipped. A
+// stream whose generation was dropped reads as empty.
+func (s *Store) Read(k StreamKey, after uint64, max int, buf []Record, corrupt func(RecordID, error)) ([]Record, error) {
+	s.mu.RLock()
+	var db *bolt.DB
+	for _, g := range s.gens {
+		if g.id == k.Gen {
+			db = g.db
+		}
+	}
+	s.mu.RUnlock()
+	if db == nil {
+		return buf, nil
+	}
+	err := db.View(func(tx *bolt.Tx) error {
+		b := tx.Bucket(k.bucketName())
+		if b == nil {
+			return nil
+		}
+		c := b.Cursor()
+		n := 0
+		for key, v := c.Seek(seqKey(after + 1)); key != nil && n < max; key, v = c.Next() {
+			id := RecordID{StreamKey: k}
+			if len(key) == 8 {
+				id.Seq = beUint64(key)
+			}
+			r, err := decodeRecord(key, v)
+			if err != nil || len(key) != 8 {
+				s.noteCorrupt()
+				if corrupt != nil {
+					corrupt(id, err)
+				}
+				continue
+			}
+			r.ID = id
+			buf = append(buf, r)
+			n++
+		}
+		return nil
+	})
+	if errors.Is(err, bolt.ErrDatabaseNotOpen) {
+		return buf, nil // dropped by retention meanwhile
+	}
+	return buf, err
+}
+
+func beUint64(b []byte) uint64 {
+	return uint64(b[0])<<56 | uint64(b[1])<<48 | uint64(b[2])<<40 | uint64(b[3])<<32 |
+		uint64(b[4])<<24 | uint64(b[5])<<16 | uint64(b[6])<<8 | uint64(b[7])
+}
+
+func (s *Store) noteCorrupt() {
+	s.mu.Lock()
+	s.corrupt++
+	s.mu.Unlock()
+}

@@ -1,0 +1,312 @@
+package boltstore
+
+import (
+	"encoding/binary"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// appendReq is one message waiting for the writer.
+type appendReq struct {
+	shard   ShardID
+	topic   string
+	meta    []byte
+	payload []byte
+	done    func(RecordID, error)
+}
+
+// msgWriter is the single writer of the message log: it takes appends
+// from every publisher, groups them into one transaction per batch
+// (group commit) and calls each append's done after the commit returned,
+// that is after fsync. Each (site, shard) log thus has one writer.
+type msgWriter struct {
+	s       *Store
+	reqs    chan *appendReq
+	quit    chan struct{}
+	stopped chan struct{}
+	once    sync.Once
+	size    atomic.Int64 // store size, refreshed by the writer
+	sizeAt  time.Time
+
+	// Counters, read by Stats.
+	commits   atomic.Uint64
+	records   atomic.Uint64
+	refused   atomic.Uint64 // quota
+	failed    atomic.Uint64 // I/O errors
+	lastBatch atomic.Int64
+}
+
+func newMsgWriter(s *Store) *msgWriter {
+	w := &msgWriter{s: s, reqs: make(chan *appendReq, 4*s.opts.BatchSize), quit: make(chan struct{}), stopped: make(chan struct{})}
+	w.size.Store(s.sizeBytes())
+	return w
+}
+
+// Append queues a record for the publisher's shard. done is called once,
+// from the writer goroutine, after the record is committed and synced
+// (err nil) or when it cannot be (ErrQuota, ErrClosed, an I/O error); it
+// must not block. Append blocks while the write queue is full, which
+// paces publishers to the disk.
+func (s *Store) Append(publisher, topic string, meta, payload []byte, done func(RecordID, error)) {
+	req := &appendReq{shard: ShardOf(publisher, s.opts.NShards), topic: topic, meta: meta, payload: payload, done: done}
+	select {
+	case s.w.reqs <- req:
+	case <-s.w.quit:
+		done(RecordID{}, ErrClosed)
+	}
+}
+
+func (w *msgWriter) close() {
+	w.once.Do(func() { close(w.quit) })
+	<-w.stopped
+}
+
+func (w *msgWriter) run() {
+	defer close(w.stopped)
+	batch := make([]*appendReq, 0, w.s.opts.BatchSize)
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	maintain := time.NewTicker(time.Minute)
+	defer maintain.Stop()
+	for {
+		batch = batch[:0]
+		select {
+		case r := <-w.reqs:
+			batch = append(batch, r)
+		case <-maintain.C:
+			w.s.dropExpired()
+			continue
+		case <-w.quit:
+			w.drain(batch)
+			return
+		}
+		timer.Reset(w.s.opts.FlushInterval)
+	collect:
+		for len(batch) < cap(batch) {
+			select {
+			case r := <-w.reqs:
+				batch = append(batch, r)
+			case <-timer.C:
+				break collect
+			case <-w.quit:
+				break collect
+			}
+		}
+		timer.Stop()
+		w.commit(batch)
+	}
+}
+
+// drain commits what is still queued at Close.
+func (w *msgWriter) drain(batch []*appendReq) {
+	for {
+		select {
+		case r := <-w.reqs:
+			batch = append(batch, r)
+			if len(batch) == cap(batch) {
+				w.commit(batch)
+				batch = batch[:0]
+			}
+		default:
+			if len(batch) > 0 {
+				w.commit(batch)
+			}
+			return
+		}
+	}
+}
+
+func (w *msgWriter) commit(batch []*appendReq) {
+	s := w.s
+	fail := func(err error) {
+		for _, r := range batch {
+			r.done(RecordID{}, err)
+		}
+	}
+	if now := s.opts.Now(); now.Sub(w.sizeAt) > 100*time.Millisecond {
+		w.size.Store(s.sizeBytes())
+		w.sizeAt = now
+	}
+	if s.opts.MaxBytes > 0 && w.size.Load() >= s.opts.MaxBytes {
+		w.refused.Add(uint64(len(batch)))
+		s.log.Warn("storage quota reached: refusing writes", "max_bytes", s.opts.MaxBytes, "size", w.size.Load(), "refused", len(batch))
+		fail(ErrQuota)
+		return
+	}
+	g, err := s.current()
+	if err != nil {
+		w.failed.Add(uint64(len(batch)))
+		s.log.Error("open generation for writing", "err", err)
+		fail(err)
+		return
+	}
+	ids := make([]RecordID, len(batch))
+	newHeads := make(map[StreamKey]uint64)
+	var newPatterns []StreamID
+	err = g.db.Update(func(tx *bolt.Tx) error {
+		clear(newHeads)
+		newPatterns = newPatterns[:0]
+		pb := tx.Bucket(bucketPatterns)
+		buckets := make(map[StreamKey]*bolt.Bucket)
+		for i, r := range batch {
+			s.mu.Lock() // the learner's patterns are read by Streams
+			id, pattern, _ := g.lrn.stream(r.topic)
+			needPattern := !g.lrn.persisted[id-1]
+			s.mu.Unlock()
+			if needPattern {
+				if err := pb.Put(binary.BigEndian.AppendUint32(nil, uint32(id)), []byte(pattern)); err != nil {
+					return fmt.Errorf("put pattern: %w", err)
+				}
+				newPatterns = append(newPatterns, id)
+			}
+			k := StreamKey{Site: s.site, Shard: r.shard, Gen: g.id, Stream: id}
+			b := buckets[k]
+			if b == nil {
+				var err error
+				if b, err = tx.CreateBucketIfNotExists(k.bucketName()); err != nil {
+					return fmt.Errorf("create stream bucket: %w", err)
+				}
+				b.FillPercent = 1.0 // keys only grow: pack pages full
+				buckets[k] = b
+			}
+			seq, ok := newHeads[k]
+			if !ok {
+				s.mu.RLock()
+				seq = s.heads[k]
+				s.mu.RUnlock()
+			}
+			seq++
+			newHeads[k] = seq
+			key := seqKey(seq)
+			// bbolt keeps the value until the commit: one buffer each.
+			val := encodeRecord(make([]byte, 0, 19+len(r.topic)+len(r.meta)+len(r.payload)), key,
+				s.opts.Now().UnixNano(), r.topic, r.meta, r.payload)
+			if err := b.Put(key, val); err != nil {
+				return fmt.Errorf("put record: %w", err)
+			}
+			ids[i] = RecordID{StreamKey: k, Seq: seq}
+		}
+		return nil
+	})
+	if err != nil {
+		w.failed.Add(uint64(len(batch)))
+		s.log.Error("commit messages: not acknowledged", "records", len(batch), "err", err)
+		fail(err)
+		return
+	}
+	s.mu.Lock()
+	for _, id := range newPatterns {
+		g.lrn.persisted[id-1] = true
+	}
+	for k, seq := range newHeads {
+		s.heads[k] = seq
+	}
+	close(s.changed)
+	s.changed = make(chan struct{})
+	s.mu.Unlock()
+	w.commits.Add(1)
+	w.records.Add(uint64(len(batch)))
+	w.lastBatch.Store(int64(len(batch)))
+	for i, r := range batch {
+		r.done(ids[i], nil)
+	}
+}
+
+// committer groups meta.db updates from many goroutines into one
+// transaction per batch and calls each update's done after the commit.
+type committer struct {
+	db       *bolt.DB
+	ops      chan metaOp
+	quit     chan struct{}
+	stopped  chan struct{}
+	once     sync.Once
+	maxBatch int
+	interval time.Duration
+}
+
+type metaOp struct {
+	apply func(tx *bolt.Tx) error
+	done  func(error)
+}
+
+func newCommitter(db *bolt.DB, maxBatch int, interval time.Duration) *committer {
+	return &committer{db: db, ops: make(chan metaOp, 4*maxBatch), quit: make(chan struct{}), stopped: make(chan struct{}),
+		maxBatch: maxBatch, interval: interval}
+}
+
+// update queues apply for the next batch; done (may be nil) is called
+// after the commit with its result.
+func (c *committer) update(apply func(tx *bolt.Tx) error, done func(error)) {
+	select {
+	case c.ops <- metaOp{apply, done}:
+	case <-c.quit:
+		if done != nil {
+			done(ErrClosed)
+		}
+	}
+}
+
+func (c *committer) close() {
+	c.once.Do(func() { close(c.quit) })
+	<-c.stopped
+}
+
+func (c *committer) run() {
+	defer close(c.stopped)
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	var batch []metaOp
+	for {
+		batch = batch[:0]
+		select {
+		case op := <-c.ops:
+			batch = append(batch, op)
+		case <-c.quit:
+			for {
+				select {
+				case op := <-c.ops:
+					batch = append(batch, op)
+				default:
+					if len(batch) > 0 {
+						c.commit(batch)
+					}
+					return
+				}
+			}
+		}
+		timer.Reset(c.interval)
+	collect:
+		for len(batch) < c.maxBatch {
+			select {
+			case op := <-c.ops:
+				batch = append(batch, op)
+			case <-timer.C:
+				break collect
+			case <-c.quit:
+				break collect
+			}
+		}
+		timer.Stop()
+		c.commit(batch)
+	}
+}
+
+func (c *committer) commit(batch []metaOp) {
+	err := c.db.Update(func(tx *bolt.Tx) error {
+		for _, op := range batch {
+			if err := op.apply(tx); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	for _, op := range batch {
+		if op.done != nil {
+			op.done(err)
+		}
+	}
+}
