@@ -61,7 +61,7 @@
 // # meta.db layout
 //
 //	"store"     "site" -> SiteID, "shards" -> uint16 BE
-//	"sessions"  client ID -> caller's bytes + CRC-32C
+//	"sessions"  client ID + 0x00 + part -> caller's bytes + CRC-32C
 //	"cursors"   client ID + 0x00 + StreamKey.Bytes() -> seq (uint64 BE)
 //	"retained"  topic -> caller's bytes + CRC-32C
 //

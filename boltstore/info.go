@@ -120,7 +120,7 @@ func (s *Store) Check() error {
 		}
 		return nil
 	})
-	s.LoadSessions(func(string, []byte) error { return nil }, func(id string, err error) {
+	s.LoadSessions(func(string, map[string][]byte) error { return nil }, func(id string, err error) {
 		errs = append(errs, fmt.Errorf("session %q: %w", id, err))
 	})
 	s.LoadRetained(func(string, []byte) error { return nil }, func(topic string, err error) {

@@ -13,48 +13,82 @@ import (
 // detected on load. Writes are grouped like message appends: done is
 // called after the commit that holds them (nil done is allowed).
 
-// PutSession stores a session's state under its client ID.
-func (s *Store) PutSession(clientID string, state []byte, done func(error)) {
-	v := sealValue(state)
+// A session is stored as named parts (its state, its in-flight table...)
+// so that a frequent small update does not rewrite the rest. Keys are
+// client ID + 0x00 + part name.
+
+// PutSession stores one part of a session's state.
+func (s *Store) PutSession(clientID, part string, value []byte, done func(error)) {
+	v := sealValue(value)
+	key := append(cursorPrefix(clientID), part...)
 	s.mw.update(func(tx *bolt.Tx) error {
-		return tx.Bucket(bucketSessions).Put([]byte(clientID), v)
+		return tx.Bucket(bucketSessions).Put(key, v)
 	}, done)
 }
 
-// DeleteSession removes a session's state and cursors.
+// DeleteSession removes every part of a session and its cursors.
 func (s *Store) DeleteSession(clientID string, done func(error)) {
+	p := cursorPrefix(clientID)
 	s.mw.update(func(tx *bolt.Tx) error {
-		if err := tx.Bucket(bucketSessions).Delete([]byte(clientID)); err != nil {
+		if err := deletePrefix(tx.Bucket(bucketSessions), p); err != nil {
 			return err
 		}
-		return deletePrefix(tx.Bucket(bucketCursors), cursorPrefix(clientID))
+		return deletePrefix(tx.Bucket(bucketCursors), p)
 	}, done)
 }
 
-// LoadSessions calls fn for every stored session. A session whose value
-// fails its checksum is reported through bad and skipped.
-func (s *Store) LoadSessions(fn func(clientID string, state []byte) error, bad func(clientID string, err error)) error {
+// LoadSessions calls fn for every stored session with its parts. A part
+// whose value fails its checksum is reported through bad and left out.
+func (s *Store) LoadSessions(fn func(clientID string, parts map[string][]byte) error, bad func(clientID string, err error)) error {
 	return s.meta.View(func(tx *bolt.Tx) error {
-		return tx.Bucket(bucketSessions).ForEach(func(k, v []byte) error {
-			state, err := openValue(v)
-			if err != nil {
+		var (
+			cur   string
+			parts map[string][]byte
+			have  bool
+		)
+		flush := func() error {
+			if !have {
+				return nil
+			}
+			have = false
+			return fn(cur, parts)
+		}
+		err := tx.Bucket(bucketSessions).ForEach(func(k, v []byte) error {
+			i := bytes.IndexByte(k, 0)
+			if i < 0 {
 				if bad != nil {
-					bad(string(k), err)
+					bad(string(k), fmt.Errorf("session key without part: %w", ErrCorrupt))
 				}
 				return nil
 			}
-			return fn(string(k), state)
+			id, part := string(k[:i]), string(k[i+1:])
+			if !have || id != cur {
+				if err := flush(); err != nil {
+					return err
+				}
+				cur, parts, have = id, make(map[string][]byte), true
+			}
+			val, err := openValue(v)
+			if err != nil {
+				if bad != nil {
+					bad(id, fmt.Errorf("part %q: %w", part, err))
+				}
+				return nil
+			}
+			parts[part] = val
+			return nil
 		})
+		if err != nil {
+			return err
+		}
+		return flush()
 	})
 }
 
 // SessionCount returns the number of stored sessions.
 func (s *Store) SessionCount() int {
 	n := 0
-	s.meta.View(func(tx *bolt.Tx) error {
-		n = tx.Bucket(bucketSessions).Stats().KeyN
-		return nil
-	})
+	s.LoadSessions(func(string, map[string][]byte) error { n++; return nil }, nil)
 	return n
 }
 

@@ -279,16 +279,17 @@ func TestStore_SessionsCursorsRetained(t *testing.T) {
 		}
 	}
 	k := StreamKey{Site: s.Site(), Shard: 3, Gen: 7, Stream: 2}
-	wait(func(d func(error)) { s.PutSession("dev-1", []byte("state-1"), d) })
-	wait(func(d func(error)) { s.PutSession("dev-2", []byte("state-2"), d) })
+	wait(func(d func(error)) { s.PutSession("dev-1", "state", []byte("state-1"), d) })
+	wait(func(d func(error)) { s.PutSession("dev-1", "inflight", []byte("if-1"), d) })
+	wait(func(d func(error)) { s.PutSession("dev-2", "state", []byte("state-2"), d) })
 	wait(func(d func(error)) { s.PutCursors("dev-1", map[StreamKey]uint64{k: 42}, d) })
 	wait(func(d func(error)) { s.PutRetained("a/b", []byte("r"), d) })
 	s.Close()
 
 	s = openTest(t, dir, nil)
-	got := map[string]string{}
-	s.LoadSessions(func(id string, st []byte) error { got[id] = string(st); return nil }, nil)
-	if len(got) != 2 || got["dev-1"] != "state-1" {
+	got := map[string]map[string][]byte{}
+	s.LoadSessions(func(id string, parts map[string][]byte) error { got[id] = parts; return nil }, nil)
+	if len(got) != 2 || string(got["dev-1"]["state"]) != "state-1" || string(got["dev-1"]["inflight"]) != "if-1" || len(got["dev-2"]) != 1 {
 		t.Fatalf("sessions %v", got)
 	}
 	cur, err := s.LoadCursors("dev-1")
