@@ -22,8 +22,8 @@ func ackReasons(t Type) *reasonSet {
 }
 
 // decode decodes the body of a PUBACK, PUBREC, PUBREL or PUBCOMP of type t.
-func (pk *ack) decode(t Type, body []byte, v Version) error {
-	r := reader{b: body}
+func (pk *ack) decode(t Type, body []byte, v Version, maxUser int) error {
+	r := reader{b: body, maxUser: maxUser}
 	var err error
 	if pk.PacketID, err = r.packetID(); err != nil {
 		return err

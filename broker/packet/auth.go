@@ -8,8 +8,8 @@ import (
 // decode decodes an AUTH (v5 only; checkHeader rejects it in 3.x). A
 // Remaining Length of 0 means Success without properties (v5 3.15.2.1);
 // otherwise the reason code and the Property Length are both present.
-func (pk *Auth) decode(body []byte) error {
-	r := reader{b: body}
+func (pk *Auth) decode(body []byte, maxUser int) error {
+	r := reader{b: body, maxUser: maxUser}
 	if r.len() == 0 {
 		return nil
 	}

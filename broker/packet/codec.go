@@ -20,6 +20,11 @@ import (
 // partly decoded *Connect along with any error; every other error comes
 // with a nil Packet. Decode is safe for concurrent use.
 func Decode(h Header, body []byte, v Version) (Packet, error) {
+	return DecodeOptions{}.Decode(h, body, v)
+}
+
+// Decode is the package's Decode with the limits of o.
+func (o DecodeOptions) Decode(h Header, body []byte, v Version) (Packet, error) {
 	if len(body) != h.Remaining {
 		return nil, fmt.Errorf("decode %s: body of %d bytes, remaining length %d: %w",
 			h.Type, len(body), h.Remaining, MalformedPacket)
@@ -27,7 +32,7 @@ func Decode(h Header, body []byte, v Version) (Packet, error) {
 	if err := checkHeader(h, v); err != nil {
 		return nil, fmt.Errorf("decode %s: %w", h.Type, err)
 	}
-	pk, err := decode(h, body, v)
+	pk, err := decode(h, body, v, o.MaxUserProperties)
 	if err != nil {
 		err = fmt.Errorf("decode %s: %w", h.Type, err)
 		if c, ok := pk.(*Connect); !ok || c == nil {
@@ -38,54 +43,54 @@ func Decode(h Header, body []byte, v Version) (Packet, error) {
 }
 
 // decode dispatches on the packet type once the header is checked.
-func decode(h Header, body []byte, v Version) (Packet, error) {
+func decode(h Header, body []byte, v Version, maxUser int) (Packet, error) {
 	switch h.Type {
 	case CONNECT:
-		pk, err := decodeConnect(body)
+		pk, err := decodeConnect(body, maxUser)
 		if pk == nil {
 			return nil, err
 		}
 		return pk, err
 	case CONNACK:
 		pk := new(Connack)
-		return pk, pk.decode(body, v)
+		return pk, pk.decode(body, v, maxUser)
 	case PUBLISH:
 		pk := new(Publish)
-		return pk, pk.decode(h, body, v)
+		return pk, pk.decode(h, body, v, maxUser)
 	case PUBACK:
 		pk := new(Puback)
-		return pk, (*ack)(pk).decode(PUBACK, body, v)
+		return pk, (*ack)(pk).decode(PUBACK, body, v, maxUser)
 	case PUBREC:
 		pk := new(Pubrec)
-		return pk, (*ack)(pk).decode(PUBREC, body, v)
+		return pk, (*ack)(pk).decode(PUBREC, body, v, maxUser)
 	case PUBREL:
 		pk := new(Pubrel)
-		return pk, (*ack)(pk).decode(PUBREL, body, v)
+		return pk, (*ack)(pk).decode(PUBREL, body, v, maxUser)
 	case PUBCOMP:
 		pk := new(Pubcomp)
-		return pk, (*ack)(pk).decode(PUBCOMP, body, v)
+		return pk, (*ack)(pk).decode(PUBCOMP, body, v, maxUser)
 	case SUBSCRIBE:
 		pk := new(Subscribe)
-		return pk, pk.decode(body, v)
+		return pk, pk.decode(body, v, maxUser)
 	case SUBACK:
 		pk := new(Suback)
-		return pk, pk.decode(body, v)
+		return pk, pk.decode(body, v, maxUser)
 	case UNSUBSCRIBE:
 		pk := new(Unsubscribe)
-		return pk, pk.decode(body, v)
+		return pk, pk.decode(body, v, maxUser)
 	case UNSUBACK:
 		pk := new(Unsuback)
-		return pk, pk.decode(body, v)
+		return pk, pk.decode(body, v, maxUser)
 	case PINGREQ:
 		return new(Pingreq), decodeEmpty(body)
 	case PINGRESP:
 		return new(Pingresp), decodeEmpty(body)
 	case DISCONNECT:
 		pk := new(Disconnect)
-		return pk, pk.decode(body, v)
+		return pk, pk.decode(body, v, maxUser)
 	case AUTH:
 		pk := new(Auth)
-		return pk, pk.decode(body)
+		return pk, pk.decode(body, maxUser)
 	}
 	return nil, fmt.Errorf("packet type %d: %w", h.Type, MalformedPacket)
 }
@@ -94,6 +99,11 @@ func decode(h Header, body []byte, v Version) (Packet, error) {
 // overwrites; it saves the allocation of the Publish. h.Type must be
 // PUBLISH. The aliasing and error rules are those of Decode.
 func DecodePublish(h Header, body []byte, v Version, pk *Publish) error {
+	return DecodeOptions{}.DecodePublish(h, body, v, pk)
+}
+
+// DecodePublish is the package's DecodePublish with the limits of o.
+func (o DecodeOptions) DecodePublish(h Header, body []byte, v Version, pk *Publish) error {
 	*pk = Publish{}
 	if h.Type != PUBLISH {
 		return fmt.Errorf("decode %s as PUBLISH: %w", h.Type, MalformedPacket)
@@ -105,7 +115,7 @@ func DecodePublish(h Header, body []byte, v Version, pk *Publish) error {
 	if err := checkHeader(h, v); err != nil {
 		return fmt.Errorf("decode PUBLISH: %w", err)
 	}
-	if err := pk.decode(h, body, v); err != nil {
+	if err := pk.decode(h, body, v, o.MaxUserProperties); err != nil {
 		return fmt.Errorf("decode PUBLISH: %w", err)
 	}
 	return nil

@@ -28,8 +28,8 @@ func connackCode(r Reason) byte {
 var connackReasonsV3 = [...]Reason{Success, UnsupportedProtocolVersion,
 	ClientIdentifierNotValid, ServerUnavailable, BadUserNameOrPassword, NotAuthorized}
 
-func (pk *Connack) decode(body []byte, v Version) error {
-	r := reader{b: body}
+func (pk *Connack) decode(body []byte, v Version, maxUser int) error {
+	r := reader{b: body, maxUser: maxUser}
 	flags, err := r.byte("connect acknowledge flags")
 	if err != nil {
 		return err

@@ -27,8 +27,8 @@ func protocolName(v Version) string {
 // decodeConnect decodes a CONNECT body. Once the protocol name and level
 // are read it returns the Connect even on error, so that the server can
 // answer in the client's version.
-func decodeConnect(body []byte) (*Connect, error) {
-	r := reader{b: body}
+func decodeConnect(body []byte, maxUser int) (*Connect, error) {
+	r := reader{b: body, maxUser: maxUser}
 	name, err := r.string("protocol name")
 	if err != nil {
 		return nil, err

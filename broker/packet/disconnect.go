@@ -8,11 +8,11 @@ import (
 // decode decodes a DISCONNECT. In 3.x it has no body; in v5 a Remaining
 // Length of 0 means Normal disconnection without properties, and of 1 a
 // reason code without properties (v5 3.14.2.1, 3.14.2.2.1).
-func (pk *Disconnect) decode(body []byte, v Version) error {
+func (pk *Disconnect) decode(body []byte, v Version, maxUser int) error {
 	if v != V5 {
 		return decodeEmpty(body)
 	}
-	r := reader{b: body}
+	r := reader{b: body, maxUser: maxUser}
 	if r.len() == 0 {
 		return nil
 	}

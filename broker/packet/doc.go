@@ -61,6 +61,8 @@
 //     after the level, so that the server can answer in the client's
 //     version.
 //   - PacketTooLarge: from Read, a packet over its maxSize.
+//   - QuotaExceeded: from DecodeOptions.Decode, a packet over one of the
+//     limits it sets (more User Properties than MaxUserProperties).
 //
 // I/O errors from Read are returned wrapped, io.EOF unwrapped when the
 // stream ends cleanly between packets. Decoding never panics.

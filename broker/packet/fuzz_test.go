@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -89,7 +90,32 @@ func FuzzDecode(f *testing.F) {
 				t.Fatalf("DecodePublish = %v, Decode = %v", perr, err)
 			}
 		}
+		// With a cap on User Properties, a packet the uncapped decoder
+		// accepts decodes the same when within the cap and fails with
+		// QuotaExceeded when over it.
+		const maxUser = 2
+		lpk, lerr := DecodeOptions{MaxUserProperties: maxUser}.Decode(h, body, v)
+		if err == nil {
+			n := len(userProps(pk))
+			switch {
+			case n <= maxUser && (lerr != nil || !equalPackets(lpk, pk)):
+				t.Fatalf("%d user properties: capped Decode = %v, uncapped Decode = %+v", n, lerr, pk)
+			case n > maxUser && reasonOf(lerr) != QuotaExceeded:
+				t.Fatalf("%d user properties: capped Decode = %v, want quota exceeded", n, lerr)
+			}
+		}
 	})
+}
+
+// userProps returns every User Property of pk, the will's included.
+func userProps(pk Packet) []UserProperty {
+	if c, ok := pk.(*Connect); ok {
+		return append(append([]UserProperty(nil), c.Properties.User...), c.WillProperties.User...)
+	}
+	if f := reflect.ValueOf(pk).Elem().FieldByName("Properties"); f.IsValid() {
+		return f.Interface().(Properties).User
+	}
+	return nil
 }
 
 // FuzzTopic checks the topic validators against each other and against

@@ -395,6 +395,11 @@ func (r *reader) props(p *Properties, f propsFor) error {
 			}
 			*p.bin(id) = v
 		case kindPair:
+			// Counted before anything is stored, so that a packet of
+			// 100,000 User Properties costs no 100,000-entry slice.
+			if r.users++; r.maxUser > 0 && r.users > r.maxUser {
+				return fmt.Errorf("read %s: more than %d: %w", field, r.maxUser, QuotaExceeded)
+			}
 			k, err := pr.string("user property name")
 			if err != nil {
 				return err

@@ -15,11 +15,11 @@ const (
 
 // decode decodes a PUBLISH whose header flags checkHeader accepted. Only
 // the topic is copied; Payload and CorrelationData alias body.
-func (pk *Publish) decode(h Header, body []byte, v Version) error {
+func (pk *Publish) decode(h Header, body []byte, v Version, maxUser int) error {
 	pk.Retain = h.Flags&publishRetain != 0
 	pk.QoS = h.Flags & publishQoS >> 1
 	pk.Dup = h.Flags&publishDup != 0
-	r := reader{b: body}
+	r := reader{b: body, maxUser: maxUser}
 	// [MQTT-3.3.2-1]: a UTF-8 string.
 	topic, err := r.utf8("topic name")
 	if err != nil {

@@ -9,7 +9,9 @@ import (
 // wrapping MalformedPacket and naming the field when the body ends before
 // the field does [MQTT-1.5.4 in v5: a length past the packet is malformed].
 type reader struct {
-	b []byte
+	b       []byte
+	maxUser int // User Properties allowed in the packet, 0 for no cap
+	users   int // User Properties read so far, in every property list
 }
 
 func (r *reader) len() int { return len(r.b) }

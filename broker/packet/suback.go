@@ -14,8 +14,8 @@ func subackCode(r Reason) byte {
 	return 0x80
 }
 
-func (pk *Suback) decode(body []byte, v Version) error {
-	r := reader{b: body}
+func (pk *Suback) decode(body []byte, v Version, maxUser int) error {
+	r := reader{b: body, maxUser: maxUser}
 	var err error
 	if pk.PacketID, err = r.packetID(); err != nil {
 		return err

@@ -19,8 +19,8 @@ const (
 // here: the server checks each with ValidTopicFilter so that it can
 // refuse that filter alone in the SUBACK (0x8F, or 0x80 in 3.x) rather
 // than close the connection.
-func (pk *Subscribe) decode(body []byte, v Version) error {
-	r := reader{b: body}
+func (pk *Subscribe) decode(body []byte, v Version, maxUser int) error {
+	r := reader{b: body, maxUser: maxUser}
 	var err error
 	if pk.PacketID, err = r.packetID(); err != nil {
 		return err

@@ -7,8 +7,8 @@ import (
 
 // decode decodes an UNSUBACK: in 3.x just the packet identifier, in v5
 // also properties and one reason code per filter.
-func (pk *Unsuback) decode(body []byte, v Version) error {
-	r := reader{b: body}
+func (pk *Unsuback) decode(body []byte, v Version, maxUser int) error {
+	r := reader{b: body, maxUser: maxUser}
 	var err error
 	if pk.PacketID, err = r.packetID(); err != nil {
 		return err

@@ -7,8 +7,8 @@ import (
 
 // decode decodes an UNSUBSCRIBE. As for SUBSCRIBE, filters are checked
 // only for UTF-8; v5 lets the server answer 0x8F for a bad one.
-func (pk *Unsubscribe) decode(body []byte, v Version) error {
-	r := reader{b: body}
+func (pk *Unsubscribe) decode(body []byte, v Version, maxUser int) error {
+	r := reader{b: body, maxUser: maxUser}
 	var err error
 	if pk.PacketID, err = r.packetID(); err != nil {
 		return err
