@@ -10,6 +10,11 @@
 // window allows with Next. While no connection is attached, deliveries are
 // queued (QoS 0 only when Options.QueueQoS0 is set) up to Options.MaxQueued.
 //
+// Inbound QoS 2 exchanges awaiting PUBREL are capped by the caller's
+// Receive Maximum (ReceiveQoS2) and, with Options.AwaitRelTimeout, dropped
+// and counted once older than that, so a client that never sends PUBREL
+// holds a bounded number of slots for a bounded time.
+//
 // # Concurrency
 //
 // Every method of Session is safe for concurrent use: deliveries arrive from

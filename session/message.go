@@ -3,6 +3,7 @@ package session
 import (
 	"time"
 
+	"gatemq/boltstore"
 	"gatemq/broker/packet"
 )
 
@@ -54,6 +55,9 @@ type Delivery struct {
 	PacketID uint16   // 0 until it is sent with QoS > 0
 	Dup      bool     // set when it is sent again on session resume
 	State    State    // where a QoS 1/2 delivery is in its exchange
+	// Ref is the stored record a durable session's delivery came from;
+	// zero for a delivery routed in memory.
+	Ref boltstore.RecordID
 }
 
 // State is the stage of an outbound QoS 1 or 2 exchange.

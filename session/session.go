@@ -18,6 +18,14 @@ type Options struct {
 	MaxQueuedBytes int
 	// QueueQoS0 queues QoS 0 messages while no connection is attached.
 	QueueQoS0 bool
+	// AwaitRelTimeout is how long an inbound QoS 2 message waits for
+	// its PUBREL; an older exchange is dropped (its packet identifier
+	// then starts a new message) and counted. 0 means no timeout.
+	AwaitRelTimeout time.Duration
+	// RelExpired, if set, is called with the number of inbound QoS 2
+	// exchanges dropped on AwaitRelTimeout. It is called with the
+	// session's mutex held, so it must not block or call the session.
+	RelExpired func(n int)
 }
 
 func (o Options) withDefaults() Options {
@@ -48,9 +56,11 @@ type Session struct {
 	qhead       int
 	queuedBytes int
 	nextID      uint16
-	inbound     map[uint16]struct{} // QoS 2 PUBLISH received, PUBREL not yet
+	inbound     map[uint16]int64 // QoS 2 PUBLISH received, PUBREL not yet: when received (unix ns)
+	relOldest   int64            // no inbound entry is older than this (unix ns); 0 when none
 	dropped     uint64
 	expired     uint64
+	relExpired  uint64
 	lastSeen    time.Time
 }
 
@@ -302,10 +312,16 @@ func (s *Session) Discard(id uint16) {
 // ReceiveQoS2 records an incoming QoS 2 PUBLISH with packet identifier
 // id. dup reports that id is already awaiting PUBREL, so the message must
 // not be delivered again [MQTT-4.3.3-9]; full reports that max such
-// exchanges are already open (Receive Maximum exceeded).
+// exchanges are already open (Receive Maximum exceeded). Exchanges older
+// than Options.AwaitRelTimeout are dropped first, as Mosquitto and EMQX
+// do, so a client that never sends PUBREL cannot hold its slots forever.
 func (s *Session) ReceiveQoS2(id uint16, max int) (dup, full bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	now := time.Now().UnixNano()
+	if t := s.opts.AwaitRelTimeout; t > 0 && s.relOldest != 0 && now-s.relOldest >= int64(t) {
+		s.expireRelLocked(now - int64(t))
+	}
 	if _, ok := s.inbound[id]; ok {
 		return true, false
 	}
@@ -313,10 +329,36 @@ func (s *Session) ReceiveQoS2(id uint16, max int) (dup, full bool) {
 		return false, true
 	}
 	if s.inbound == nil {
-		s.inbound = make(map[uint16]struct{})
+		s.inbound = make(map[uint16]int64)
 	}
-	s.inbound[id] = struct{}{}
+	s.inbound[id] = now
+	if s.relOldest == 0 {
+		s.relOldest = now
+	}
 	return false, false
+}
+
+// expireRelLocked drops the inbound QoS 2 exchanges received before
+// cutoff and recomputes relOldest. Each call either drops an exchange or
+// moves relOldest up to the true oldest, so the scans cost O(1) per
+// exchange over time.
+func (s *Session) expireRelLocked(cutoff int64) {
+	n := 0
+	s.relOldest = 0
+	for id, at := range s.inbound {
+		if at < cutoff {
+			delete(s.inbound, id)
+			n++
+		} else if s.relOldest == 0 || at < s.relOldest {
+			s.relOldest = at
+		}
+	}
+	if n > 0 {
+		s.relExpired += uint64(n)
+		if s.opts.RelExpired != nil {
+			s.opts.RelExpired(n)
+		}
+	}
 }
 
 // ReleaseQoS2 handles PUBREL for id and reports whether it was awaited.
@@ -327,6 +369,9 @@ func (s *Session) ReleaseQoS2(id uint16) bool {
 		return false
 	}
 	delete(s.inbound, id)
+	if len(s.inbound) == 0 {
+		s.relOldest = 0
+	}
 	return true
 }
 
@@ -338,6 +383,20 @@ func (s *Session) Subscribe(sub Subscription) (existed bool) {
 	_, existed = s.subs[sub.Filter]
 	s.subs[sub.Filter] = sub
 	return existed
+}
+
+// CanSubscribe reports whether a subscription to filter fits under max
+// subscriptions: it replaces an existing one, or the session has fewer
+// than max. max 0 means no cap. It is meant for the goroutine that makes
+// the session's subscription changes, for which the answer holds until
+// its next Subscribe.
+func (s *Session) CanSubscribe(filter string, max int) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.subs[filter]; ok || max <= 0 {
+		return true
+	}
+	return len(s.subs) < max
 }
 
 // Unsubscribe removes the subscription with filter and reports whether
@@ -369,6 +428,7 @@ type Stats struct {
 	InboundQoS2   int
 	Dropped       uint64 // deliveries refused because the queue was full
 	Expired       uint64 // queued messages discarded on expiry
+	RelExpired    uint64 // inbound QoS 2 exchanges dropped after AwaitRelTimeout
 }
 
 // Stats returns a snapshot of the session's counters.
@@ -382,6 +442,7 @@ func (s *Session) Stats() Stats {
 		InboundQoS2:   len(s.inbound),
 		Dropped:       s.dropped,
 		Expired:       s.expired,
+		RelExpired:    s.relExpired,
 	}
 }
 
