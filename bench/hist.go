@@ -3,6 +3,7 @@ package bench
 import (
 	"math"
 	"math/bits"
+	"sync"
 	"time"
 )
 
@@ -116,6 +117,20 @@ func (h *histogram) quantile(q float64) time.Duration {
 		}
 	}
 	return time.Duration(h.max)
+}
+
+// A lockedHistogram is a histogram safe for concurrent use: the one of a
+// publisher, shared by its in-flight workers (a histogram per worker would
+// cost 44 KiB each, and fan-in runs have thousands of workers).
+type lockedHistogram struct {
+	mu sync.Mutex // guards h
+	h  histogram
+}
+
+func (l *lockedHistogram) record(d time.Duration) {
+	l.mu.Lock()
+	l.h.record(d)
+	l.mu.Unlock()
 }
 
 // Latency summarises a histogram in microseconds.

@@ -32,7 +32,7 @@ type pubOptions struct {
 }
 
 // publishers drive the publishing side of pub and pubsub. Counters are
-// atomic; acks and firstErr are complete once run returns.
+// atomic and may be read while run goes on.
 type publishers struct {
 	o       pubOptions
 	clients []*client
@@ -45,9 +45,9 @@ type publishers struct {
 	expected atomic.Int64 // sum of fan over messages sent
 	errs     atomic.Int64
 
-	mu       sync.Mutex // guards firstErr and acks
+	mu       sync.Mutex // guards firstErr
 	firstErr error
-	acks     histogram
+	acks     histogram // complete once run returns
 }
 
 // run publishes until every client has sent Count messages or ctx ends,
@@ -69,6 +69,7 @@ func (p *publishers) run(ctx context.Context) time.Duration {
 	}
 	start := time.Now()
 	var wg sync.WaitGroup
+	acks := make([]lockedHistogram, len(p.clients))
 	for i, c := range p.clients {
 		next := new(atomic.Int64)
 		// Spread the clients' schedules over one period.
@@ -77,11 +78,14 @@ func (p *publishers) run(ctx context.Context) time.Duration {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				p.worker(ctx, i, c, next, first, period)
+				p.worker(ctx, i, c, next, first, period, &acks[i])
 			}()
 		}
 	}
 	wg.Wait()
+	for i := range acks {
+		p.acks.merge(&acks[i].h)
+	}
 	if p.o.QoS == 0 {
 		for _, c := range p.clients {
 			c.nc.flush(10 * time.Second)
@@ -92,7 +96,7 @@ func (p *publishers) run(ctx context.Context) time.Duration {
 
 // worker publishes the messages of client i, claiming their numbers from
 // next; message k is due at first + k*period.
-func (p *publishers) worker(ctx context.Context, i int, c *client, next *atomic.Int64, first time.Time, period time.Duration) {
+func (p *publishers) worker(ctx context.Context, i int, c *client, next *atomic.Int64, first time.Time, period time.Duration, acks *lockedHistogram) {
 	payload := make([]byte, p.o.Size)
 	for j := 8; j < len(payload); j++ {
 		payload[j] = 'a' + byte(j%26)
@@ -106,12 +110,6 @@ func (p *publishers) worker(ctx context.Context, i int, c *client, next *atomic.
 	// that sent counts what the broker acknowledged; paho bounds each
 	// wait for an acknowledgement by its PacketTimeout.
 	pctx := context.WithoutCancel(ctx)
-	var acks histogram
-	defer func() {
-		p.mu.Lock()
-		p.acks.merge(&acks)
-		p.mu.Unlock()
-	}()
 	for ctx.Err() == nil && !c.isClosed() {
 		k := next.Add(1) - 1
 		if p.o.Count > 0 && k >= int64(p.o.Count) {

@@ -140,14 +140,20 @@ func (rp *report) rows() []reportRow {
 	return slices.Concat(tput, lat, cpu, mem, lost)
 }
 
-// value aggregates a row over the runs of one broker.
-func (rp *report) value(row reportRow, broker string) (float64, bool) {
+// values returns a row's figure in each run of one broker.
+func (rp *report) values(row reportRow, broker string) []float64 {
 	var vs []float64
 	for _, rec := range rp.runs[row.label][broker] {
 		if v, ok := rec.num(row.path); ok {
 			vs = append(vs, v)
 		}
 	}
+	return vs
+}
+
+// value aggregates a row over the runs of one broker.
+func (rp *report) value(row reportRow, broker string) (float64, bool) {
+	vs := rp.values(row, broker)
 	if len(vs) == 0 {
 		return 0, false
 	}
@@ -221,6 +227,34 @@ func (rp *report) write(w io.Writer) {
 		}
 		fmt.Fprintf(w, "| %s |\n", strings.Join(cells, " | "))
 	}
+	// A median hides how much the runs disagreed: name the rows whose
+	// runs spread over more than a quarter of their median.
+	var spread []string
+	for _, row := range rp.rows() {
+		if row.sum {
+			continue
+		}
+		var ranges []string
+		wide := false
+		for _, b := range rp.brokers {
+			vs := rp.values(row, b)
+			if len(vs) < 2 {
+				continue
+			}
+			lo, hi, m := slices.Min(vs), slices.Max(vs), median(vs)
+			if m > 0 && (hi-lo)/m > 0.25 {
+				wide = true
+			}
+			ranges = append(ranges, fmt.Sprintf("%s "+row.format+"–"+row.format, b, lo, hi))
+		}
+		if wide {
+			spread = append(spread, fmt.Sprintf("- %s: %s", row.title, strings.Join(ranges, ", ")))
+		}
+	}
+	if len(spread) > 0 {
+		fmt.Fprintf(w, "\nRuns spread over more than 25%% of the median (min–max; a busy machine?):\n%s\n", strings.Join(spread, "\n"))
+	}
+
 	// Runs that did not end with every message counted are worth a look.
 	var notes []string
 	for _, l := range rp.labels {

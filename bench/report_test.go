@@ -43,11 +43,15 @@ func TestReport_Table(t *testing.T) {
 		"| RSS KiB per 1,000 idle conns (5000 open) | 2000 | 500 | 0.25 |",
 		"| lost messages, QoS 0 1->1 | 3 | 0 | - |", // summed over runs
 		"qos0 on gatemq: 1 of 3 runs stopped early",
+		"- msgs/s QoS 0 1->1: gatemq 100–300", // runs spread widely
 	}
 	for _, row := range wantRows {
 		if !strings.Contains(got, row) {
 			t.Errorf("table lacks %q:\n%s", row, got)
 		}
+	}
+	if strings.Contains(got, "- broker CPU µs/msg, QoS 1") {
+		t.Errorf("a row with a single run is reported as spread:\n%s", got)
 	}
 	if strings.Index(got, "msgs/s QoS 0") > strings.Index(got, "latency p50") {
 		t.Errorf("throughput rows should come before latency rows:\n%s", got)

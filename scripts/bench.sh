@@ -31,7 +31,7 @@ if [ "$quick" = 1 ]; then
 	qos0_n=20000 qos1_n=10000 fan_n=200 lat_n=1000 conns=${BENCH_CONNS:-500} cap=10s
 else
 	runs=${BENCH_RUNS:-5}
-	qos0_n=200000 qos1_n=100000 fan_n=2000 lat_n=10000 conns=${BENCH_CONNS:-5000} cap=15s
+	qos0_n=300000 qos1_n=150000 fan_n=3000 lat_n=10000 conns=${BENCH_CONNS:-5000} cap=15s
 fi
 size=${BENCH_SIZE:-64}
 fan_qos=${BENCH_FAN_QOS:-1}
