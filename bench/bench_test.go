@@ -193,4 +193,11 @@ func TestRun_ReportFromFiles(t *testing.T) {
 	if !strings.Contains(errb, "skipped 1 line") {
 		t.Errorf("stderr %q does not mention the skipped line", errb)
 	}
+
+	// A broker without results keeps its column, so the table keeps its shape.
+	code, out, errb = runBench(t, "report", "-brokers", "nats,gatemq,mosquitto", f)
+	if code != 0 || !strings.Contains(out, "| figure | nats | gatemq | mosquitto | ratio |") ||
+		!strings.Contains(out, "| msgs/s QoS 0 1->1 | - | 200 | 100 | - |") {
+		t.Errorf("exit %d: %s%s", code, out, errb)
+	}
 }

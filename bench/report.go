@@ -191,7 +191,7 @@ func ratio(a, b float64, better int) (float64, bool) {
 
 // write prints the table in Markdown.
 func (rp *report) write(w io.Writer) {
-	if len(rp.brokers) == 0 {
+	if len(rp.labels) == 0 {
 		fmt.Fprintln(w, "no results")
 		return
 	}
@@ -279,8 +279,10 @@ func (rp *report) write(w io.Writer) {
 func runReport(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("report", flag.ContinueOnError)
 	fs.Usage = func() {
-		fmt.Fprint(stderr, "usage: gatemq bench report [FILE...]\n\nReads the -json lines of runs made with -label and -broker (stdin when no\nFILE) and prints a Markdown table of medians per load and broker.\n")
+		fmt.Fprint(stderr, "usage: gatemq bench report [-brokers a,b] [FILE...]\n\nReads the -json lines of runs made with -label and -broker (stdin when no\nFILE) and prints a Markdown table of medians per load and broker.\n\n")
+		fs.PrintDefaults()
 	}
+	order := fs.String("brokers", "", "comma-separated broker `names` in column order; the first is compared with the second (default: order of appearance)")
 	if err := fs.Parse(args); err != nil {
 		if err == flag.ErrHelp {
 			return err
@@ -288,6 +290,9 @@ func runReport(args []string, stdout, stderr io.Writer) error {
 		return errUsage
 	}
 	rp := newReport()
+	if *order != "" {
+		rp.brokers = strings.Split(*order, ",")
+	}
 	skipped := 0
 	if fs.NArg() == 0 {
 		n, err := rp.add(os.Stdin)

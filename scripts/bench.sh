@@ -16,6 +16,7 @@
 #   BENCH_CONNS=5000    idle connections of the memory load
 #   BENCH_OUT=DIR       keep results.jsonl, the table and broker logs in DIR
 #   BENCH_NO_BUILD=1    use ./gatemq as it is
+#   GATEMQ=PATH         use this gatemq binary (not built)
 #   MOSQUITTO=PATH      the mosquitto binary (default: from PATH or /usr/sbin)
 #
 # Exit status: 0 when every run completed without a lost message or a
@@ -65,11 +66,11 @@ if [ -z "$mosq" ]; then
 	exit 1
 fi
 
-if [ "${BENCH_NO_BUILD:-0}" != 1 ]; then
+gatemq=${GATEMQ:-$root/gatemq}
+if [ -z "${GATEMQ:-}" ] && [ "${BENCH_NO_BUILD:-0}" != 1 ]; then
 	log "building ./gatemq"
 	go build -o gatemq .
 fi
-gatemq=$root/gatemq
 
 # Each idle connection is a socket in the bench tool and one in the broker.
 want_fds=$((conns + 1024))
@@ -206,7 +207,7 @@ bench() {
 	fi
 	if [ "$rc" != 0 ]; then
 		failed_runs=$((failed_runs + 1))
-		log "$label on $broker: exit $rc ${res:-(no result)}"
+		log "$label on $broker: exit $rc: ${res:-$(tail -n 1 "$out/bench-stderr.log")}"
 	fi
 }
 
@@ -227,24 +228,31 @@ for run in $(seq "$runs"); do
 	done
 done
 
-# Messages: one broker of each kind for all runs; a broker that died is
-# restarted (its log says why) so that the other loads still run.
+# Messages: one broker of each kind for all runs. A broker that died is
+# restarted (its log says why), and one that cannot start is skipped, so
+# that the other's figures still come out.
 declare -A bpid bport
 for b in "${brokers[@]}"; do
-	start_broker "$b" "$b" || {
-		log "cannot start $b"
-		exit 1
-	}
-	bpid[$b]=$broker_pid bport[$b]=$broker_port
+	bpid[$b]=0 bport[$b]=0
+	if start_broker "$b" "$b"; then
+		bpid[$b]=$broker_pid bport[$b]=$broker_port
+	else
+		log "cannot start $b: its message loads are skipped"
+	fi
 done
 
 pubsub() { # pubsub LABEL ARGS...: the load against each broker in turn
 	local label=$1 b
 	shift
 	for b in "${brokers[@]}"; do
-		if ! kill -0 "${bpid[$b]}" 2>/dev/null; then
-			log "$b died, restarting it"
+		if [ "${bpid[$b]}" = 0 ]; then # could not start
 			failed_runs=$((failed_runs + 1))
+			continue
+		fi
+		if ! kill -0 "${bpid[$b]}" 2>/dev/null; then
+			failed_runs=$((failed_runs + 1))
+			log "$b died, restarting it"
+			bpid[$b]=0
 			start_broker "$b" "$b" || continue
 			bpid[$b]=$broker_pid bport[$b]=$broker_port
 		fi
@@ -269,7 +277,7 @@ version=$(git describe --tags --always --dirty 2>/dev/null || echo dev)
 mosq_version=$({ "$mosq" -h 2>&1 || true; } | head -1)
 echo "gatemq $version vs ${mosq_version:-mosquitto}, $runs run(s), payload $size B, $(nproc) CPUs, $(date -u +%Y-%m-%dT%H:%MZ)"
 echo
-"$gatemq" bench report "$results" | tee "$out/table.md"
+"$gatemq" bench report -brokers "$(IFS=,; echo "${brokers[*]}")" "$results" | tee "$out/table.md"
 
 lost=$(grep -o '"lost":[0-9]*' "$results" | awk -F: '{s += $2} END {print s + 0}')
 if [ "$lost" != 0 ] || [ "$failed_runs" != 0 ]; then
