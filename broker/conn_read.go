@@ -15,6 +15,7 @@ func (c *conn) readHeader() (packet.Header, error) {
 	c.rd.nextPacket()
 	h, err := packet.ReadHeader(&c.rd)
 	if err != nil {
+		c.countConnectTimeout(err)
 		return h, err
 	}
 	if total := h.Size(); total > c.srv.opts.MaxPacketSize {
@@ -23,12 +24,14 @@ func (c *conn) readHeader() (packet.Header, error) {
 	return h, nil
 }
 
-// readBytes reads a packet's body and counts the packet.
+// readBytes reads a packet's body and counts the packet. The body is
+// allocated as its bytes arrive (reader.readBody).
 func (c *conn) readBytes(h packet.Header) ([]byte, error) {
 	var body []byte
 	if h.Remaining > 0 {
-		body = make([]byte, h.Remaining)
-		if err := c.rd.readFull(body); err != nil {
+		var err error
+		if body, err = c.rd.readBody(h.Remaining); err != nil {
+			c.countConnectTimeout(err)
 			return nil, err
 		}
 	}
@@ -38,12 +41,23 @@ func (c *conn) readBytes(h packet.Header) ([]byte, error) {
 	return body, nil
 }
 
+// readBody reads and decodes a packet other than a PUBLISH after
+// CONNECT, or the CONNECT itself, and applies the limits of limits.go to
+// a CONNECT.
 func (c *conn) readBody(h packet.Header) (packet.Packet, error) {
 	body, err := c.readBytes(h)
 	if err != nil {
 		return nil, err
 	}
-	return packet.Decode(h, body, c.version)
+	pk, err := c.srv.decodeOptions().Decode(h, body, c.version)
+	if err != nil {
+		c.countDecodeErr(err)
+		return pk, err
+	}
+	if cp, ok := pk.(*packet.Connect); ok {
+		return pk, c.checkConnectLimits(cp)
+	}
+	return pk, nil
 }
 
 // readAndHandle reads one packet after CONNECT and handles it. A PUBLISH
@@ -60,7 +74,11 @@ func (c *conn) readAndHandle() error {
 			return err
 		}
 		var p packet.Publish
-		if err := packet.DecodePublish(h, body, c.version, &p); err != nil {
+		if err := c.srv.decodeOptions().DecodePublish(h, body, c.version, &p); err != nil {
+			c.countDecodeErr(err)
+			return err
+		}
+		if err := c.checkPublishLimits(&p); err != nil {
 			return err
 		}
 		return c.handlePublish(&p)

@@ -3,11 +3,16 @@ package broker
 import (
 	"io"
 	"net"
+	"slices"
 	"sync"
 	"time"
 )
 
 const bigBufSize = 16 << 10
+
+// bodyChunk is the most allocated for a packet body before its bytes
+// arrive; see readBody.
+const bodyChunk = 4 << 10
 
 var bufPool = sync.Pool{New: func() any { b := make([]byte, bigBufSize); return &b }}
 
@@ -113,6 +118,60 @@ func (r *reader) readFull(p []byte) error {
 		n += m
 	}
 	return nil
+}
+
+// readBody reads a packet body of n bytes into a new slice. A body of up
+// to bodyChunk bytes is allocated at once; a larger one starts at
+// bodyChunk and doubles as its bytes arrive. So a client that announces a
+// large packet and sends little of it (a thousand unauthenticated
+// sockets each announcing MaxPacketSize, say) costs what it sent, not
+// what it announced, at the price of copying a large body about once.
+func (r *reader) readBody(n int) ([]byte, error) {
+	if n <= bodyChunk {
+		p := make([]byte, n)
+		if err := r.readFull(p); err != nil {
+			return nil, err
+		}
+		return p, nil
+	}
+	p := make([]byte, 0, bodyChunk)
+	for len(p) < n {
+		if len(p) == cap(p) {
+			p = slices.Grow(p, min(n-len(p), len(p)))
+		}
+		m, err := r.readSome(p[len(p):min(cap(p), n)])
+		p = p[:len(p)+m]
+		if err != nil {
+			if err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
+			return nil, err
+		}
+	}
+	return p, nil
+}
+
+// readSome reads at least one byte into p: from the buffer if it holds
+// any, else with one socket read straight into p.
+func (r *reader) readSome(p []byte) (int, error) {
+	if r.r < r.w {
+		n := copy(p, r.buf[r.r:r.w])
+		r.r += n
+		return n, nil
+	}
+	if err := r.arm(); err != nil {
+		return 0, err
+	}
+	n, err := r.nc.Read(p)
+	r.n += uint64(n)
+	r.lastN = n
+	if n > 0 {
+		return n, nil // an error with n > 0 comes back on the next read
+	}
+	if err == nil {
+		err = io.ErrNoProgress
+	}
+	return 0, err
 }
 
 // release returns the pooled buffer; the reader must not be used again.

@@ -64,6 +64,26 @@ type Options struct {
 	// DenySubscribe lists topic filters no client may subscribe to; a
 	// SUBSCRIBE naming one exactly gets 0x80 (Unspecified error) for it.
 	DenySubscribe []string
+
+	// Limits against hostile and broken clients; see limits.go.
+
+	// MaxTopicLevels caps the levels of a topic: a PUBLISH beyond it
+	// ends the connection (v5: DISCONNECT 0x90), a will beyond it is
+	// refused (v5: CONNACK 0x90), and a SUBSCRIBE filter beyond it (not
+	// counting $share/{group}/) gets 0x8F, 0x80 in 3.x. Default 128.
+	MaxTopicLevels int
+	// MaxSubscriptions caps one session's subscriptions: a new one
+	// beyond it gets 0x97 (Quota exceeded), 0x80 in 3.x. 0 means no cap.
+	// DefaultOptions: 1000.
+	MaxSubscriptions int
+	// MaxUserProperties caps the User Properties of one packet, counted
+	// while decoding: beyond it, v5 gets DISCONNECT or CONNACK 0x97
+	// (Quota exceeded). Default 128.
+	MaxUserProperties int
+	// AwaitRelTimeout is how long an inbound QoS 2 message waits for
+	// its PUBREL before the exchange is dropped and counted; the number
+	// waiting is capped by MaxInflight, the Receive Maximum. Default 300s.
+	AwaitRelTimeout time.Duration
 }
 
 // ListenerOptions configures one listener given to ServeListener.
@@ -71,13 +91,19 @@ type ListenerOptions struct {
 	// MaxConnections caps this listener's concurrent connections; 0
 	// means no cap.
 	MaxConnections int
+	// MaxConnectionRate caps the new connections a second from one
+	// source address (IPv6: one /64), with bursts of as many; those over
+	// it are closed at once and counted. 0 means no cap.
+	MaxConnectionRate int
 }
 
 // listener is a listener being served and its connection count.
 type listener struct {
 	net.Listener
-	opts  ListenerOptions
-	conns atomic.Int64
+	opts     ListenerOptions
+	conns    atomic.Int64
+	rate     *rateLimiter // nil without MaxConnectionRate
+	refusals sampledLog   // log lines of refused connections
 }
 
 // DefaultOptions returns the options gatemq runs with when nothing is
@@ -93,6 +119,8 @@ func DefaultOptions() Options {
 		MaxQoS:         2,
 		TopicAliasMax:  65535,
 		SysInterval:    10 * time.Second,
+
+		MaxSubscriptions: defaultMaxSubscriptions,
 	}
 }
 
@@ -126,6 +154,15 @@ func (o Options) withDefaults() Options {
 	}
 	if o.Version == "" {
 		o.Version = "gatemq"
+	}
+	if o.MaxTopicLevels <= 0 {
+		o.MaxTopicLevels = defaultMaxTopicLevels
+	}
+	if o.MaxUserProperties <= 0 {
+		o.MaxUserProperties = defaultMaxUserProperties
+	}
+	if o.AwaitRelTimeout <= 0 {
+		o.AwaitRelTimeout = defaultAwaitRelTimeout
 	}
 	return o
 }
@@ -161,7 +198,9 @@ type Server struct {
 func New(opts Options) *Server {
 	opts = opts.withDefaults()
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &Server{
+	var s *Server
+	relExpired := func(n int) { s.stats.relExpired.Add(uint64(n)) }
+	s = &Server{
 		opts: opts,
 		log:  opts.Logger,
 		sessions: session.NewRegistry(session.Options{
@@ -169,6 +208,9 @@ func New(opts Options) *Server {
 			MaxQueued:      opts.MaxQueued,
 			MaxQueuedBytes: opts.MaxQueuedBytes,
 			QueueQoS0:      opts.QueueQoS0,
+
+			AwaitRelTimeout: opts.AwaitRelTimeout,
+			RelExpired:      relExpired,
 		}),
 		started:   time.Now(),
 		ctx:       ctx,
@@ -202,7 +244,7 @@ func (s *Server) Serve(ln net.Listener) error {
 
 // ServeListener is Serve with per-listener options.
 func (s *Server) ServeListener(netLn net.Listener, opts ListenerOptions) error {
-	ln := &listener{Listener: netLn, opts: opts}
+	ln := &listener{Listener: netLn, opts: opts, rate: newRateLimiter(opts.MaxConnectionRate)}
 	s.mu.Lock()
 	if s.closing {
 		s.mu.Unlock()
@@ -248,8 +290,12 @@ func (s *Server) ServeListener(netLn net.Listener, opts ListenerOptions) error {
 }
 
 // admit registers a new connection, or closes it and returns nil when the
-// server is closing or full.
+// server is closing or full, or the source is over its connection rate.
 func (s *Server) admit(ln *listener, nc net.Conn) *conn {
+	if !ln.rate.allow(nc.RemoteAddr(), time.Now().UnixNano()) {
+		s.refuseConn(ln, nc, &s.stats.connRateLimited, "connection refused: rate limit", "max_connection_rate", ln.opts.MaxConnectionRate)
+		return nil
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closing {
@@ -257,14 +303,11 @@ func (s *Server) admit(ln *listener, nc net.Conn) *conn {
 		return nil
 	}
 	if s.opts.MaxConnections > 0 && len(s.conns) >= s.opts.MaxConnections {
-		s.log.Warn("connection refused: limit reached", logRemote, nc.RemoteAddr().String(), "max_connections", s.opts.MaxConnections)
-		nc.Close()
+		s.refuseConn(ln, nc, &s.stats.connRefused, "connection refused: limit reached", "max_connections", s.opts.MaxConnections)
 		return nil
 	}
 	if max := ln.opts.MaxConnections; max > 0 && ln.conns.Load() >= int64(max) {
-		s.log.Warn("connection refused: listener limit reached", logRemote, nc.RemoteAddr().String(),
-			logListener, ln.Addr().String(), "max_connections", max)
-		nc.Close()
+		s.refuseConn(ln, nc, &s.stats.connRefused, "connection refused: listener limit reached", "max_connections", max)
 		return nil
 	}
 	ln.conns.Add(1)
@@ -324,6 +367,12 @@ func (s *Server) Close(ctx context.Context) error {
 	case <-done:
 		return nil
 	case <-ctx.Done():
+		// Past the deadline: close what is left, so that a writer stuck
+		// on a client that does not read stops now, not at its write
+		// timeout.
+		for _, c := range conns {
+			c.closeSocket()
+		}
 		return ctx.Err()
 	}
 }
@@ -347,6 +396,7 @@ func (s *Server) Stats() Stats {
 		PublishDropped:     st.dropped.Load(),
 		ConnectionsTotal:   st.connsTotal.Load(),
 		PublishTooLargeOut: st.tooLarge.Load(),
+		Limits:             st.limits(),
 	}
 }
 

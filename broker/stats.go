@@ -15,6 +15,15 @@ type stats struct {
 	connected    atomic.Int64
 	maxConnected atomic.Int64
 	connsTotal   atomic.Uint64
+
+	// Refusals and drops by the limits of limits.go.
+	connRefused     atomic.Uint64 // over max_connections, server or listener
+	connRateLimited atomic.Uint64 // over a listener's max_connection_rate
+	connectTimeouts atomic.Uint64 // no CONNECT within connect_timeout
+	relExpired      atomic.Uint64 // inbound QoS 2 dropped after await_rel_timeout
+	subsOverQuota   atomic.Uint64 // filters refused by max_subscriptions
+	topicTooDeep    atomic.Uint64 // topics and filters refused by max_topic_levels
+	userPropsOver   atomic.Uint64 // packets refused by max_user_properties
 }
 
 // Stats is a snapshot of the broker's counters.
@@ -34,6 +43,31 @@ type Stats struct {
 	PublishDropped     uint64
 	ConnectionsTotal   uint64
 	PublishTooLargeOut uint64
+	Limits             LimitStats
+}
+
+// LimitStats counts what the broker's limits refused or dropped, for a
+// metrics endpoint; full queues are Stats.PublishDropped.
+type LimitStats struct {
+	ConnectionsRefused     uint64 // over max_connections (server or listener), closed at accept
+	ConnectionsRateLimited uint64 // over a listener's max_connection_rate, closed at accept
+	ConnectTimeouts        uint64 // closed for no CONNECT within connect_timeout
+	AwaitRelExpired        uint64 // inbound QoS 2 messages dropped after await_rel_timeout without PUBREL
+	SubscriptionsRefused   uint64 // filters refused (SUBACK 0x97) by max_subscriptions
+	TopicLevelsExceeded    uint64 // PUBLISH, will topics and filters refused by max_topic_levels
+	UserPropertiesExceeded uint64 // packets refused by max_user_properties
+}
+
+func (st *stats) limits() LimitStats {
+	return LimitStats{
+		ConnectionsRefused:     st.connRefused.Load(),
+		ConnectionsRateLimited: st.connRateLimited.Load(),
+		ConnectTimeouts:        st.connectTimeouts.Load(),
+		AwaitRelExpired:        st.relExpired.Load(),
+		SubscriptionsRefused:   st.subsOverQuota.Load(),
+		TopicLevelsExceeded:    st.topicTooDeep.Load(),
+		UserPropertiesExceeded: st.userPropsOver.Load(),
+	}
 }
 
 func (st *stats) connOpened() {

@@ -46,6 +46,10 @@ func (c *conn) handleSubscribe(p *packet.Subscribe) error {
 		if shared && s.NoLocal {
 			return fmt.Errorf("no local on shared subscription %q: %w", s.Filter, packet.ProtocolError) // [MQTT-3.8.3-4]
 		}
+		if r := c.checkSubscribeLimits(s.Filter); r != packet.Success {
+			ack.Reasons[i] = r // max_topic_levels 0x8F, max_subscriptions 0x97; 0x80 in 3.x
+			continue
+		}
 		s.QoS = min(s.QoS, c.srv.opts.MaxQoS) // the granted QoS may be lower [MQTT-3.9.3-1]
 		sub := session.Subscription{Subscription: s, ID: id}
 		existed := c.sess.Subscribe(sub) // replaces one with the same filter [MQTT-3.8.4-3]
