@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"gatemq/bench"
+	"gatemq/boltstore"
 	"gatemq/broker"
 	"gatemq/conf"
 )
@@ -84,7 +85,21 @@ func serve(args []string, stderr io.Writer) int {
 		return 1
 	}
 
-	srv := broker.New(brokerOptions(cfg, log))
+	opts := brokerOptions(cfg, log)
+	store, err := openStore(cfg, log)
+	if err != nil {
+		log.Error("open durable storage", "err", err)
+		return 1
+	}
+	if store != nil {
+		defer store.Close()
+		opts.Store = store
+	}
+	srv := broker.New(opts)
+	if err := srv.Restore(); err != nil {
+		log.Error("restore durable state", "err", err)
+		return 1
+	}
 	var lns []net.Listener
 	for _, l := range cfg.Listeners {
 		ln, err := net.Listen("tcp", l.Address)
@@ -99,7 +114,8 @@ func serve(args []string, stderr io.Writer) int {
 	}
 	errc := make(chan error, len(lns))
 	for i, ln := range lns {
-		lopts := broker.ListenerOptions{MaxConnections: cfg.Listeners[i].MaxConnections}
+		lopts := broker.ListenerOptions{MaxConnections: cfg.Listeners[i].MaxConnections,
+			NoDurableSessions: !durableOn(cfg, cfg.Listeners[i])}
 		log.Info("listening", "address", ln.Addr().String(), "protocol", "mqtt")
 		if isLoopback(ln.Addr()) {
 			log.Info("only local clients can connect: to open the broker to the LAN, set [[listener]] address = \"0.0.0.0:1883\" in the config file, or run with -listen 0.0.0.0:1883")
@@ -165,5 +181,36 @@ func brokerOptions(cfg conf.Config, log *slog.Logger) broker.Options {
 		SysInterval:    m.SysInterval.D(),
 		MaxClientIDLen: m.MaxClientIDLen,
 		DenySubscribe:  m.DenySubscribe,
+		DurableBatch:   cfg.DurableSessions.BatchSize,
 	}
+}
+
+// durableOn reports whether a listener's persistent sessions are durable.
+func durableOn(cfg conf.Config, l conf.Listener) bool {
+	if l.DurableSessions != nil {
+		return *l.DurableSessions
+	}
+	return cfg.DurableSessions.Enable
+}
+
+// openStore opens the durable store in DATA_DIR/ds when any listener has
+// durable sessions, and returns nil otherwise.
+func openStore(cfg conf.Config, log *slog.Logger) (*boltstore.Store, error) {
+	need := false
+	for _, l := range cfg.Listeners {
+		need = need || durableOn(cfg, l)
+	}
+	if !need {
+		return nil, nil
+	}
+	st := cfg.DurableStorage
+	return boltstore.Open(filepath.Join(cfg.DataDir, "ds"), &boltstore.Options{
+		NShards:            st.NShards,
+		GenerationInterval: st.GenerationInterval.D(),
+		Retention:          st.MessageRetentionPeriod.D(),
+		BatchSize:          st.BatchSize,
+		FlushInterval:      st.FlushInterval.D(),
+		MaxBytes:           int64(st.MaxBytes),
+		Logger:             log.With("component", "boltstore"),
+	})
 }

@@ -51,11 +51,14 @@ type conn struct {
 	nc     net.Conn
 	rd     reader
 	remote string
+	// connectBy is when the TLS handshake and CONNECT must be done by.
+	connectBy time.Time
 
 	// Set by the reader during CONNECT before the writer starts, then
 	// read-only.
 	version     packet.Version
 	clientID    string
+	username    string // authenticated or from the certificate; "" for anonymous
 	sess        *session.Session
 	maxOut      int         // client's Maximum Packet Size, 0 for none
 	aliasMaxOut uint16      // client's Topic Alias Maximum
@@ -70,11 +73,12 @@ type conn struct {
 	// Writer-owned.
 	aliasOut map[string]uint16
 
-	// outMu guards ctl, ctlSpare and final.
+	// outMu guards ctl, ctlSpare, final and acks.
 	outMu    sync.Mutex
 	ctl      []packet.Packet
 	ctlSpare []packet.Packet
 	final    *packet.Disconnect // written last, then the socket is closed
+	acks     []*ackSlot         // acknowledgements waiting for earlier ones (durable stores)
 
 	// The writer goroutine runs only while there is something to write:
 	// signal sets pending and starts it unless writing is already set.
@@ -91,6 +95,7 @@ func newConn(s *Server, nc net.Conn) *conn {
 		srv:         s,
 		nc:          nc,
 		remote:      nc.RemoteAddr().String(),
+		connectBy:   time.Now().Add(s.opts.ConnectTimeout),
 		problemInfo: true,
 		done:        make(chan struct{}),
 		cleaned:     make(chan struct{}),
@@ -104,7 +109,10 @@ func (c *conn) serve() {
 	defer c.srv.wg.Done()
 	defer c.recoverPanic()
 	c.srv.stats.connOpened()
-	err := c.handshake()
+	err := c.handshakeTLS()
+	if err == nil {
+		err = c.handshake()
+	}
 	for err == nil {
 		err = c.readAndHandle()
 	}

@@ -131,9 +131,23 @@ func (c *conn) handle(pk packet.Packet) error {
 func (c *conn) handlePubrec(p *packet.Pubrec) {
 	failed := p.Reason.Failed()
 	if c.sess.Pubrec(p.PacketID, failed) {
-		if !failed {
-			c.send(&packet.Pubrel{PacketID: p.PacketID})
+		if failed {
+			return
 		}
+		rel := &packet.Pubrel{PacketID: p.PacketID}
+		if c.srv.opts.Store != nil && c.sess.IsDurable() {
+			// The PUBREC is recorded before PUBREL goes, so a restart
+			// resends PUBREL, never the message (exactly once).
+			c.srv.persistInflight(c.sess, func(err error) {
+				if err != nil {
+					c.srv.log.Error("persist PUBREC: PUBREL withheld", logClientID, c.clientID, logErr, err)
+					return
+				}
+				c.send(rel)
+			})
+			return
+		}
+		c.send(rel)
 		return
 	}
 	c.send(&packet.Pubrel{PacketID: p.PacketID, Reason: packet.PacketIdentifierNotFound})

@@ -89,7 +89,19 @@ func (c *conn) flush() error {
 		n := len(ctl)
 		if final == nil {
 			now := time.Now().UnixNano()
+			durable := c.srv.opts.Store != nil && c.sess.IsDurable()
+			if durable {
+				c.srv.refill(c.sess)
+			}
 			ds = c.sess.Next(c, ds[:0], now, cap(ds))
+			if durable && newStoredInflight(ds) {
+				// Recorded before sent: after a crash they go again with
+				// the same packet identifiers.
+				if err := c.srv.persistInflightSync(c.sess); err != nil {
+					c.srv.log.Error("persist in-flight messages", logClientID, c.clientID, logErr, err)
+					return err
+				}
+			}
 			for i := range ds {
 				buf = c.appendDelivery(buf, &ds[i], now)
 			}
@@ -177,6 +189,15 @@ func (c *conn) appendDelivery(buf []byte, d *session.Delivery, now int64) []byte
 		return packet.Append(buf, &packet.Pubrel{PacketID: d.PacketID}, c.version)
 	}
 	m := d.Msg
+	if !c.canReceive(m.Topic) {
+		// The ACL forbids it, perhaps since a reload: discard it as if
+		// delivered.
+		c.srv.stats.dropped.Add(1)
+		if d.PacketID != 0 {
+			c.sess.Discard(d.PacketID)
+		}
+		return buf
+	}
 	p := packet.Publish{
 		Dup:      d.Dup,
 		QoS:      d.QoS,
@@ -220,4 +241,15 @@ func (c *conn) appendDelivery(buf []byte, d *session.Delivery, now int64) []byte
 	c.srv.stats.packetsSent.Add(1)
 	c.srv.stats.publishSent.Add(1)
 	return packet.Append(buf, &p, c.version)
+}
+
+// newStoredInflight reports whether ds holds a stored QoS 1 or 2 message
+// sent for the first time.
+func newStoredInflight(ds []session.Delivery) bool {
+	for i := range ds {
+		if d := &ds[i]; d.Ref.Seq != 0 && d.QoS > 0 && !d.Dup && d.State != session.AwaitPubcomp {
+			return true
+		}
+	}
+	return false
 }

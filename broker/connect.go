@@ -14,7 +14,7 @@ import (
 func (c *conn) handshake() error {
 	// One deadline for the whole CONNECT, not one per read: a client
 	// trickling its bytes must not hold the connection open.
-	c.nc.SetReadDeadline(time.Now().Add(c.srv.opts.ConnectTimeout))
+	c.nc.SetReadDeadline(c.connectBy)
 	h, err := c.readHeader()
 	if err != nil {
 		return err
@@ -47,6 +47,10 @@ func (c *conn) handshake() error {
 		c.clientID = newClientID()
 		ack.Properties.AssignedClientID = c.clientID
 		ack.Properties.Present.Add(packet.PropAssignedClientID)
+	}
+	if reason := c.authenticate(cp); reason != packet.Success {
+		c.refuse(cp.Version, reason)
+		return fmt.Errorf("connect refused: %w", reason)
 	}
 	props := &cp.Properties
 	recvMax := 65535
@@ -82,6 +86,7 @@ func (c *conn) handshake() error {
 
 	if cp.WillFlag {
 		c.will = newWill(cp, c.clientID)
+		c.will.auth, c.will.username = c.ln.opts.Auth, c.username
 	}
 
 	// Take the client ID over from a live connection, then open or resume
@@ -226,23 +231,35 @@ func (s *Server) openSession(c *conn, clean bool, expiry uint32, recvMax int, qu
 	// will goes now.
 	s.takeWill(c.clientID, clean)
 	sess.SetExpiry(expiry)
+	if s.opts.Store != nil && expiry > 0 && !c.ln.opts.NoDurableSessions {
+		s.makeDurable(sess)
+	}
 	c.sess = sess
 	queueAck(present)
 	sess.Attach(c, recvMax, c.signal)
+	if sess.IsDurable() {
+		s.saveSession(sess, nil) // expiry, last seen, online
+	}
 	return present
 }
 
 // connClosed handles a connection whose socket is closed: its will and its
 // session's expiry. It runs on the connection's reader goroutine.
 func (s *Server) connClosed(c *conn, why closeReason) {
+	durable := s.opts.Store != nil && c.sess.IsDurable()
 	if s.isClosing() {
-		c.sess.Detach(c)
+		if c.sess.Detach(c) && durable {
+			s.saveSession(c.sess, nil) // its read position and last-seen time
+		}
 		return
 	}
 	s.connectMu.Lock()
 	defer s.connectMu.Unlock()
 	if !c.sess.Detach(c) {
 		return
+	}
+	if durable && c.sess.Expiry() != 0 {
+		s.saveSession(c.sess, nil)
 	}
 	if c.will != nil && why != closeNormal && why != closeShutdown {
 		s.scheduleWill(c.will, c.sess)
@@ -259,6 +276,9 @@ func (s *Server) connClosed(c *conn, why closeReason) {
 // connectMu must be held.
 func (s *Server) endSessionLocked(sess *session.Session) {
 	s.sessions.Remove(sess)
+	if s.opts.Store != nil && sess.IsDurable() {
+		s.opts.Store.DeleteSession(sess.ClientID, nil)
+	}
 	for _, sub := range sess.Subscriptions() {
 		s.topics.unsubscribe(sess, sub.Filter)
 	}
@@ -283,14 +303,19 @@ func (s *Server) endSessionLocked(sess *session.Session) {
 type expiryTimer struct{ t *time.Timer }
 
 func (s *Server) startExpiry(sess *session.Session) {
-	exp := sess.Expiry()
-	if exp == 0xFFFFFFFF {
+	s.startExpiryIn(sess, time.Duration(sess.Expiry())*time.Second)
+}
+
+// startExpiryIn ends sess after d unless a connection takes it first; a
+// session with expiry 0xFFFFFFFF never expires.
+func (s *Server) startExpiryIn(sess *session.Session, d time.Duration) {
+	if sess.Expiry() == 0xFFFFFFFF {
 		return // never expires
 	}
 	e := &expiryTimer{}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	e.t = time.AfterFunc(time.Duration(exp)*time.Second, func() {
+	e.t = time.AfterFunc(d, func() {
 		s.connectMu.Lock()
 		defer s.connectMu.Unlock()
 		s.mu.Lock()

@@ -12,4 +12,5 @@ const (
 	logCleanStart = "clean_start"
 	logPresent    = "session_present"
 	logTopic      = "topic"
+	logUsername   = "username"
 )

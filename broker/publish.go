@@ -44,11 +44,23 @@ func (c *conn) handlePublish(p *packet.Publish) error {
 		}
 	}
 
+	// With durable storage, a QoS 1 or 2 acknowledgement takes its place
+	// in line now: it may have to wait for a commit.
+	var (
+		slot   *ackSlot
+		stored bool
+	)
+	if c.srv.opts.Store != nil && p.QoS > 0 {
+		slot = c.reserveAck()
+	}
 	reason := packet.Success
 	switch {
 	case strings.HasPrefix(p.Topic, "$SYS"):
 		// Only the broker publishes $SYS topics.
 		reason = packet.NotAuthorized
+	case !c.canPublish(p.Topic):
+		c.srv.log.Debug("publish denied by ACL", logClientID, c.clientID, logUsername, c.username, logTopic, p.Topic)
+		reason = packet.NotAuthorized // 3.x: acknowledged and dropped below [MQTT-3.3.5-2]
 	case props.Present.Has(packet.PropPayloadFormat) && props.PayloadFormat == 1 && !utf8.Valid(p.Payload):
 		reason = packet.PayloadFormatInvalid // v5 3.3.2.3.2
 	}
@@ -75,7 +87,9 @@ func (c *conn) handlePublish(p *packet.Publish) error {
 		}
 		switch p.QoS {
 		case 0, 1:
-			if c.srv.publish(m) == 0 && p.QoS == 1 {
+			n, st := c.srv.publishThen(m, c.onStored(slot, nil))
+			stored = st
+			if n == 0 && p.QoS == 1 {
 				reason = packet.NoMatchingSubscribers
 			}
 		case 2:
@@ -84,7 +98,10 @@ func (c *conn) handlePublish(p *packet.Publish) error {
 				return fmt.Errorf("%d QoS 2 messages awaiting PUBREL: %w", c.srv.opts.MaxInflight, packet.ReceiveMaximumExceeded) // [MQTT-3.3.4-9]
 			}
 			if !dup { // exactly once: a resent PUBLISH is not delivered again [MQTT-4.3.3-10]
-				if c.srv.publish(m) == 0 {
+				id := p.PacketID
+				n, st := c.srv.publishThen(m, c.onStored(slot, func() { c.sess.ReleaseQoS2(id) }))
+				stored = st
+				if n == 0 {
 					reason = packet.NoMatchingSubscribers
 				}
 			}
@@ -97,11 +114,36 @@ func (c *conn) handlePublish(p *packet.Publish) error {
 	if c.version != packet.V5 && reason == packet.NoMatchingSubscribers {
 		reason = packet.Success
 	}
+	var ack packet.Packet
 	switch p.QoS {
 	case 1:
-		c.send(&packet.Puback{PacketID: p.PacketID, Reason: reason})
+		ack = &packet.Puback{PacketID: p.PacketID, Reason: reason}
 	case 2:
-		c.send(&packet.Pubrec{PacketID: p.PacketID, Reason: reason})
+		ack = &packet.Pubrec{PacketID: p.PacketID, Reason: reason}
+	default:
+		return nil
+	}
+	if slot != nil {
+		// Behind earlier acknowledgements, and after the commit when the
+		// message went to durable storage.
+		c.fillAck(slot, ack, stored)
+	} else {
+		c.send(ack)
 	}
 	return nil
+}
+
+// onStored returns the callback for a stored message: it hands the
+// store's answer to the message's acknowledgement slot (if any), undoing
+// what the PUBLISH recorded when the write failed.
+func (c *conn) onStored(slot *ackSlot, undo func()) func(error) {
+	if slot == nil {
+		return func(err error) {
+			if err != nil && undo != nil {
+				undo()
+			}
+		}
+	}
+	slot.onFail = undo
+	return func(err error) { c.storeDone(slot, err) }
 }

@@ -3,6 +3,7 @@ package broker
 import (
 	"sync"
 
+	"gatemq/boltstore"
 	"gatemq/session"
 )
 
@@ -12,26 +13,103 @@ var matchPool = sync.Pool{New: func() any { s := make([]subscriber, 0, 64); retu
 // every matching subscription. It returns the number of sessions that
 // accepted it. It never blocks on a subscriber.
 func (s *Server) publish(m *session.Message) int {
+	n, _ := s.publishThen(m, nil)
+	return n
+}
+
+// publishThen is publish for a message that may have to be stored for
+// durable sessions: when it is, stored is true and onStored (which may be
+// nil) is called after the commit, or with the store's error, on the
+// store's writer goroutine. Durable sessions are woken after the commit
+// and read the message from the store.
+func (s *Server) publishThen(m *session.Message, onStored func(error)) (n int, stored bool) {
+	var (
+		durables []*session.Session
+		w        *storeWait
+	)
+	if s.opts.Store != nil {
+		w = &storeWait{done: onStored}
+	}
 	if m.Retain {
 		// A retained message is routed with the retained store locked:
 		// a new subscription takes its retained snapshot under the same
 		// lock, so it gets the message either in the snapshot or live,
 		// never both and never neither.
 		s.retained.mu.Lock()
-		defer s.retained.mu.Unlock()
 		s.retained.setLocked(m)
+		s.persistRetained(m, w)
+		n, durables = s.route(m)
+		s.retained.mu.Unlock()
+	} else {
+		n, durables = s.route(m)
 	}
-	return s.route(m)
+	if len(durables) > 0 {
+		w.add()
+		s.opts.Store.Append(m.From, m.Topic, session.EncodeMeta(m), m.Payload, func(_ boltstore.RecordID, err error) {
+			if err == nil {
+				for _, d := range durables {
+					d.Wake()
+				}
+			} else {
+				s.log.Error("message not stored for durable sessions", logTopic, m.Topic, logErr, err)
+			}
+			w.finish(err)
+		})
+	}
+	return n + len(durables), w.started()
+}
+
+// storeWait calls done once every store write it was given has
+// committed, with the first error.
+type storeWait struct {
+	mu      sync.Mutex
+	pending int
+	n       int
+	err     error
+	done    func(error)
+}
+
+func (w *storeWait) add() {
+	w.mu.Lock()
+	w.pending++
+	w.n++
+	w.mu.Unlock()
+}
+
+func (w *storeWait) started() bool {
+	if w == nil {
+		return false
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.n > 0
+}
+
+func (w *storeWait) finish(err error) {
+	w.mu.Lock()
+	w.pending--
+	if w.err == nil {
+		w.err = err
+	}
+	last := w.pending == 0
+	w.mu.Unlock()
+	if last && w.done != nil {
+		w.done(w.err)
+	}
 }
 
 // route delivers m once to each session with a matching ordinary
 // subscription, with the greatest granted QoS and every matching
 // subscription identifier [MQTT-3.3.4-2..5], and once to one member of
 // each matching shared group.
-func (s *Server) route(m *session.Message) int {
+//
+// A durable session is not given the message when it is to be stored
+// (QoS > 0, or QoS 0 with QueueQoS0): it is returned in durables, once,
+// and reads the message from the store.
+func (s *Server) route(m *session.Message) (n int, durables []*session.Session) {
 	bp := matchPool.Get().(*[]subscriber)
 	subs := s.topics.match(m.Topic, (*bp)[:0])
-	n := 0
+	storable := s.opts.Store != nil && (m.QoS > 0 || s.opts.QueueQoS0)
 	// For a large fan-out, count each session's ordinary matches first so
 	// that only sessions with overlapping subscriptions pay for merging.
 	var counts map[*session.Session]int
@@ -79,6 +157,10 @@ func (s *Server) route(m *session.Message) int {
 		if local {
 			continue
 		}
+		if storable && !e.shared && e.sess.IsDurable() {
+			durables = append(durables, e.sess)
+			continue
+		}
 		if e.sess.Deliver(d) {
 			n++
 		} else if d.QoS > 0 || e.sess.Online() {
@@ -88,5 +170,5 @@ func (s *Server) route(m *session.Message) int {
 	clear(subs)
 	*bp = subs[:0]
 	matchPool.Put(bp)
-	return n
+	return n, durables
 }

@@ -2,6 +2,7 @@ package broker
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"io"
 	"log/slog"
@@ -84,6 +85,14 @@ type Options struct {
 	// its PUBREL before the exchange is dropped and counted; the number
 	// waiting is capped by MaxInflight, the Receive Maximum. Default 300s.
 	AwaitRelTimeout time.Duration
+
+	// Store makes persistent sessions durable: their state and the
+	// messages for them are kept in it and survive restarts (see
+	// durable.go). nil keeps every session in memory.
+	Store Store
+	// DurableBatch is how many stored messages a durable session reads
+	// ahead. Default 100.
+	DurableBatch int
 }
 
 // ListenerOptions configures one listener given to ServeListener.
@@ -95,6 +104,26 @@ type ListenerOptions struct {
 	// source address (IPv6: one /64), with bursts of as many; those over
 	// it are closed at once and counted. 0 means no cap.
 	MaxConnectionRate int
+
+	// TLS, when set, makes the listener speak TLS (see LoadTLS). The
+	// handshake runs on the connection's goroutine within
+	// Options.ConnectTimeout, never in the accept loop.
+	TLS *tls.Config
+	// WebSocket serves MQTT over WebSocket (path /mqtt, subprotocol
+	// mqtt or mqttv3.1) instead of over raw TCP; over TLS when TLS is
+	// set. See ws.go.
+	WebSocket bool
+	// UseIdentityAsUsername takes the client's user name from its TLS
+	// certificate (see certIdentity) instead of from CONNECT, and
+	// accepts the certificate in place of a password. A client without
+	// a certificate is refused with Bad User Name or Password.
+	UseIdentityAsUsername bool
+	// Auth decides who may connect and what they may do; nil lets
+	// everyone in and allows everything.
+	Auth *Auth
+	// NoDurableSessions keeps this listener's persistent sessions in
+	// memory even when the server has a Store.
+	NoDurableSessions bool
 }
 
 // listener is a listener being served and its connection count.
@@ -223,6 +252,9 @@ func New(opts Options) *Server {
 	if opts.SysInterval > 0 {
 		s.goTracked(s.sysLoop)
 	}
+	if opts.Store != nil {
+		s.goTracked(s.durableLoop)
+	}
 	return s
 }
 
@@ -244,6 +276,9 @@ func (s *Server) Serve(ln net.Listener) error {
 
 // ServeListener is Serve with per-listener options.
 func (s *Server) ServeListener(netLn net.Listener, opts ListenerOptions) error {
+	if opts.WebSocket {
+		netLn = s.newWSListener(netLn, opts.TLS)
+	}
 	ln := &listener{Listener: netLn, opts: opts, rate: newRateLimiter(opts.MaxConnectionRate)}
 	s.mu.Lock()
 	if s.closing {
@@ -311,6 +346,10 @@ func (s *Server) admit(ln *listener, nc net.Conn) *conn {
 		return nil
 	}
 	ln.conns.Add(1)
+	if ln.opts.TLS != nil && !ln.opts.WebSocket {
+		// No I/O yet: the handshake runs in conn.serve.
+		nc = tls.Server(nc, ln.opts.TLS)
+	}
 	c := newConn(s, nc)
 	c.ln = ln
 	s.conns[c] = struct{}{}

@@ -42,6 +42,11 @@ func (c *conn) handleSubscribe(p *packet.Subscribe) error {
 			ack.Reasons[i] = packet.UnspecifiedError // refused by configuration
 			continue
 		}
+		if !c.canSubscribe(s.Filter) {
+			c.srv.log.Debug("subscribe denied by ACL", logClientID, c.clientID, logUsername, c.username, logTopic, s.Filter)
+			ack.Reasons[i] = packet.NotAuthorized // 0x80 in 3.x
+			continue
+		}
 		_, filter, shared := splitShared(s.Filter)
 		if shared && s.NoLocal {
 			return fmt.Errorf("no local on shared subscription %q: %w", s.Filter, packet.ProtocolError) // [MQTT-3.8.3-4]
@@ -70,7 +75,23 @@ func (c *conn) handleSubscribe(p *packet.Subscribe) error {
 			retained = append(retained, d)
 		}
 	}
-	c.send(ack)
+	if c.srv.opts.Store != nil && c.sess.IsDurable() {
+		// A durable session's subscriptions are committed before SUBACK:
+		// one acknowledged must survive a crash. New filters read from
+		// the streams' current heads.
+		c.srv.startReadsAtHead(c.sess)
+		c.srv.saveSession(c.sess, func(err error) {
+			if err != nil {
+				c.srv.log.Error("persist subscriptions: refused", logClientID, c.clientID, logErr, err)
+				for i := range ack.Reasons {
+					ack.Reasons[i] = packet.UnspecifiedError
+				}
+			}
+			c.send(ack)
+		})
+	} else {
+		c.send(ack)
+	}
 	for _, d := range retained {
 		if !c.sess.Deliver(d) {
 			c.srv.stats.dropped.Add(1)

@@ -14,6 +14,11 @@ type will struct {
 	delay  uint32 // Will Delay Interval, seconds
 	expiry uint32 // Message Expiry Interval, seconds, if hasExp
 	hasExp bool
+
+	// The client's listener policy and user name: the publish ACL
+	// applies when the will goes out, after any reload.
+	auth     *Auth
+	username string
 }
 
 // pendingWill is a will waiting for its delay or for its session to end.
@@ -106,6 +111,10 @@ func (s *Server) publishWill(w *will) {
 		// like a client's PUBLISH there [MQTT-3.3.5-2], so that a client
 		// cannot spoof (or retain over) the broker's own values.
 		s.log.Debug("dropping will under $SYS", logClientID, w.msg.From, logTopic, w.msg.Topic)
+		return
+	}
+	if p := w.auth.Policy(); p != nil && p.ACL != nil && !p.ACL.CanPublish(w.msg.From, w.username, w.msg.Topic) {
+		s.log.Debug("dropping will: not authorised", logClientID, w.msg.From, logTopic, w.msg.Topic)
 		return
 	}
 	m := w.msg // a copy: the expiry starts now

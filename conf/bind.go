@@ -120,6 +120,11 @@ func (b *binder) value(key string, v any, rv reflect.Value) {
 		b.table(key, m, rv)
 	case reflect.Slice:
 		b.slice(key, v, rv)
+	case reflect.Pointer:
+		// An optional setting: nil unless the file sets it.
+		p := reflect.New(rv.Type().Elem())
+		b.value(key, v, p.Elem())
+		rv.Set(p)
 	default:
 		panic(fmt.Sprintf("conf: field %s has unsupported type %s", key, rv.Type()))
 	}

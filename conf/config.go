@@ -22,6 +22,14 @@ type Config struct {
 	// Listener tables in the file replace the default list as a whole.
 	// Default: one listener, address "127.0.0.1:1883", protocol "mqtt".
 	Listeners []Listener `toml:"listener"`
+
+	// DurableSessions configures durable sessions. Table
+	// [durable_sessions].
+	DurableSessions DurableSessions `toml:"durable_sessions"`
+
+	// DurableStorage configures the message store. Table
+	// [durable_storage].
+	DurableStorage DurableStorage `toml:"durable_storage"`
 }
 
 // Log configures logging.
@@ -103,6 +111,40 @@ type MQTT struct {
 	// (Unspecified error) for it, in 3.x and 5.0 alike. Use it to forbid
 	// "#" on a busy gateway. Key mqtt.deny_subscribe; default none.
 	DenySubscribe []string `toml:"deny_subscribe"`
+
+	// Limits against hostile and broken clients. Every refusal and drop
+	// is counted in the broker's statistics.
+
+	// MaxConnections caps concurrent client connections over all
+	// listeners (each listener has its own cap too); those over it are
+	// closed at once. 0 means unlimited. Key mqtt.max_connections;
+	// default 0.
+	MaxConnections int `toml:"max_connections"`
+
+	// MaxTopicLevels caps the levels of a topic, 1 to 65535: a PUBLISH
+	// beyond it ends the connection (v5 DISCONNECT 0x90), a will beyond
+	// it refuses the CONNECT (v5 CONNACK 0x90), a SUBSCRIBE filter beyond
+	// it (not counting $share/{group}/) gets 0x8F (0x80 in 3.x). Key
+	// mqtt.max_topic_levels; default 128.
+	MaxTopicLevels int `toml:"max_topic_levels"`
+
+	// MaxSubscriptions caps the subscriptions of one session: a new one
+	// beyond it gets 0x97 Quota exceeded (0x80 in 3.x). 0 means
+	// unlimited. Key mqtt.max_subscriptions; default 1000.
+	MaxSubscriptions int `toml:"max_subscriptions"`
+
+	// MaxUserProperties caps the v5 User Properties of one packet, 1 to
+	// 65535, counted while decoding: beyond it the client gets
+	// DISCONNECT (or CONNACK) 0x97 Quota exceeded. Key
+	// mqtt.max_user_properties; default 128.
+	MaxUserProperties int `toml:"max_user_properties"`
+
+	// AwaitRelTimeout is how long an incoming QoS 2 message waits for
+	// its PUBREL, at least 1s; older exchanges are dropped and counted,
+	// and a resend of the message is then a new message. How many may
+	// wait is max_inflight, the server's Receive Maximum. Key
+	// mqtt.await_rel_timeout; default "5m".
+	AwaitRelTimeout Duration `toml:"await_rel_timeout"`
 }
 
 // Listener is one network endpoint, a [[listener]] table.
@@ -119,17 +161,33 @@ type Listener struct {
 	// MaxConnections caps concurrent connections on this listener; 0
 	// means unlimited. Key listener[i].max_connections; default 0.
 	MaxConnections int `toml:"max_connections"`
+
+	// MaxConnectionRate caps the new connections a second from one
+	// source address (an IPv4 address or an IPv6 /64), in bursts of as
+	// many: those over it are closed at once and counted. 0 means
+	// unlimited. Key listener[i].max_connection_rate; default 50.
+	MaxConnectionRate int `toml:"max_connection_rate"`
+
+	// DurableSessions, when set, overrides durable_sessions.enable for
+	// this listener's clients. Key listener[i].durable_sessions; default
+	// unset (the global setting).
+	DurableSessions *bool `toml:"durable_sessions"`
 }
 
 // setDefaults sets the defaults of a listener table, before its keys are
 // decoded.
-func (l *Listener) setDefaults() { l.Protocol = "mqtt" }
+func (l *Listener) setDefaults() {
+	l.Protocol = "mqtt"
+	l.MaxConnectionRate = defaultMaxConnectionRate
+}
 
 // Default returns the built-in configuration, which is valid. Every call
 // returns a new Config.
 func Default() Config {
 	return Config{
-		DataDir: "./data",
+		DurableSessions: defaultDurableSessions(),
+		DurableStorage:  defaultDurableStorage(),
+		DataDir:         "./data",
 		Log: Log{
 			Level:  "info",
 			Format: "text",
@@ -148,8 +206,13 @@ func Default() Config {
 			SysInterval:           Duration(10 * time.Second),
 			ConnectTimeout:        Duration(10 * time.Second),
 			MaxClientIDLen:        65535,
+			MaxTopicLevels:        128,
+			MaxSubscriptions:      1000,
+			MaxUserProperties:     128,
+			AwaitRelTimeout:       Duration(5 * time.Minute),
+			DenySubscribe:         []string{},
 		},
-		Listeners: []Listener{{Address: "127.0.0.1:1883", Protocol: "mqtt"}},
+		Listeners: []Listener{{Address: "127.0.0.1:1883", Protocol: "mqtt", MaxConnectionRate: defaultMaxConnectionRate}},
 	}
 }
 

@@ -53,6 +53,7 @@ func TestLoad_Full(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	yes := true
 	want := Config{
 		DataDir: "/var/lib/gatemq",
 		Log:     Log{Level: "debug", Format: "json"},
@@ -70,11 +71,16 @@ func TestLoad_Full(t *testing.T) {
 			SysInterval:           0,
 			ConnectTimeout:        Duration(5 * time.Second),
 			MaxClientIDLen:        128,
+			DenySubscribe:         []string{},
 		},
 		Listeners: []Listener{
-			{Address: "0.0.0.0:1883", Protocol: "mqtt", MaxConnections: 500},
+			{Address: "0.0.0.0:1883", Protocol: "mqtt", MaxConnections: 500, DurableSessions: &yes},
 			{Address: "[::1]:1884", Protocol: "mqtt"},
 		},
+		DurableSessions: DurableSessions{Enable: false, BatchSize: 50},
+		DurableStorage: DurableStorage{NShards: 4, GenerationInterval: Duration(30 * time.Minute),
+			MessageRetentionPeriod: Duration(6 * time.Hour), BatchSize: 128,
+			FlushInterval: Duration(2 * time.Millisecond), MaxBytes: 256 << 20},
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Fatalf("Load(full.toml) =\n%+v\nwant\n%+v", c, want)

@@ -54,6 +54,9 @@ func (c *Config) validate() []*Error {
 			v.add("mqtt.deny_subscribe["+strconv.Itoa(i)+"]", err)
 		}
 	}
+	v.limits(m)
+
+	v.durable(c.DurableSessions, c.DurableStorage)
 
 	if len(c.Listeners) == 0 {
 		v.add("listener", errors.New("at least one listener is required"))
@@ -78,6 +81,7 @@ func (c *Config) validate() []*Error {
 			v.add(key+".protocol", fmt.Errorf(`unknown protocol %q (want "mqtt")`, l.Protocol))
 		}
 		v.intRange(key+".max_connections", int64(l.MaxConnections), 0, math.MaxInt64)
+		v.intRange(key+".max_connection_rate", int64(l.MaxConnectionRate), 0, maxConnectionRate)
 	}
 	return v.errs
 }

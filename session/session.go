@@ -62,6 +62,11 @@ type Session struct {
 	expired     uint64
 	relExpired  uint64
 	lastSeen    time.Time
+	durable     bool // messages come from the store, state is persisted
+	dirty       bool // durable state changed since it was last persisted
+	// Durable is the broker's per-session durable delivery state (cursors,
+	// read positions); the broker guards it with its own lock.
+	Durable any
 }
 
 // New returns an empty offline session.
@@ -252,6 +257,7 @@ func (s *Session) removeLocked(id uint16) bool {
 	if !s.inflight.remove(id) {
 		return false
 	}
+	s.dirty = s.dirty || s.durable
 	if s.wake != nil && s.qhead < len(s.queue) {
 		s.wake() // the window opened
 	}
@@ -380,6 +386,7 @@ func (s *Session) ReleaseQoS2(id uint16) bool {
 func (s *Session) Subscribe(sub Subscription) (existed bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.dirty = s.dirty || s.durable
 	_, existed = s.subs[sub.Filter]
 	s.subs[sub.Filter] = sub
 	return existed
@@ -404,6 +411,7 @@ func (s *Session) CanSubscribe(filter string, max int) bool {
 func (s *Session) Unsubscribe(filter string) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.dirty = s.dirty || s.durable
 	_, ok := s.subs[filter]
 	delete(s.subs, filter)
 	return ok

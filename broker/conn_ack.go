@@ -1,0 +1,95 @@
+package broker
+
+import (
+	"gatemq/broker/packet"
+)
+
+// ackSlot holds a PUBACK or PUBREC in the order its PUBLISH arrived. A
+// message stored for durable sessions is acknowledged only after the
+// commit that holds it; acknowledgements of later messages wait behind
+// it, as they must go in the order the PUBLISHes came [MQTT-4.6.0-2,3].
+type ackSlot struct {
+	pk      packet.Packet // set by the reader once the PUBLISH is handled
+	waiting bool          // the message is being stored
+	done    bool          // the store has answered
+	err     error         // the store's answer
+	onFail  func()        // undoes what the PUBLISH recorded, on a failed store
+}
+
+// reserveAck takes the next acknowledgement slot. It runs on the reader.
+func (c *conn) reserveAck() *ackSlot {
+	a := &ackSlot{}
+	c.outMu.Lock()
+	c.acks = append(c.acks, a)
+	c.outMu.Unlock()
+	return a
+}
+
+// fillAck gives a slot its packet; waiting says whether a store commit
+// must come first.
+func (c *conn) fillAck(a *ackSlot, pk packet.Packet, waiting bool) {
+	c.outMu.Lock()
+	a.pk, a.waiting = pk, waiting
+	c.outMu.Unlock()
+	c.flushAcks()
+}
+
+// storeDone records the store's answer for a slot. It runs on the store's
+// writer goroutine and does not block.
+func (c *conn) storeDone(a *ackSlot, err error) {
+	c.outMu.Lock()
+	a.done, a.err = true, err
+	c.outMu.Unlock()
+	c.flushAcks()
+}
+
+// flushAcks moves the acknowledgements that are ready, in order, to the
+// writer. A message that could not be stored is never acknowledged as
+// stored: v5 gets its reason code (0x97 for the quota, 0x80 otherwise);
+// 3.x, which has no way to say no, loses the connection.
+func (c *conn) flushAcks() {
+	fail := false
+	c.outMu.Lock()
+	for len(c.acks) > 0 {
+		a := c.acks[0]
+		if a.pk == nil || (a.waiting && !a.done) {
+			break
+		}
+		c.acks[0] = nil
+		c.acks = c.acks[1:]
+		if a.err != nil {
+			if a.onFail != nil {
+				a.onFail()
+			}
+			if c.version != packet.V5 {
+				fail = true
+				break
+			}
+			setAckReason(a.pk, ackReasonFor(a.err))
+		}
+		c.ctl = append(c.ctl, a.pk)
+	}
+	c.outMu.Unlock()
+	if fail {
+		c.srv.log.Warn("closing 3.x connection: a message could not be stored and 3.x has no negative acknowledgement",
+			logClientID, c.clientID)
+		c.setWhy(closeServerError)
+		c.closeSocket()
+		return
+	}
+	select {
+	case <-c.done:
+		return // closed: nothing more is written
+	default:
+	}
+	c.signal()
+}
+
+func setAckReason(pk packet.Packet, r packet.Reason) {
+	switch p := pk.(type) {
+	case *packet.Puback:
+		p.Reason = r
+	case *packet.Pubrec:
+		p.Reason = r
+	}
+}

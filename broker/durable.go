@@ -1,0 +1,473 @@
+package broker
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"gatemq/boltstore"
+	"gatemq/broker/packet"
+	"gatemq/session"
+)
+
+// Store is what the broker needs of durable storage; *boltstore.Store
+// implements it. Every done callback runs on the store's writer goroutine
+// after the commit (fsync) and must not block.
+type Store interface {
+	Append(publisher, topic string, meta, payload []byte, done func(boltstore.RecordID, error))
+	Streams(match func(pattern string) bool) []boltstore.StreamInfo
+	Read(k boltstore.StreamKey, after uint64, max int, buf []boltstore.Record, corrupt func(boltstore.RecordID, error)) ([]boltstore.Record, error)
+	PutSession(clientID, part string, value []byte, done func(error))
+	DeleteSession(clientID string, done func(error))
+	LoadSessions(fn func(clientID string, parts map[string][]byte) error, bad func(clientID string, err error)) error
+	PutCursors(clientID string, cursors map[boltstore.StreamKey]uint64, done func(error))
+	LoadCursors(clientID string) (map[boltstore.StreamKey]uint64, error)
+	PutRetained(topic string, value []byte, done func(error))
+	DeleteRetained(topic string, done func(error))
+	LoadRetained(fn func(topic string, value []byte) error, bad func(topic string, err error)) error
+}
+
+var _ Store = (*boltstore.Store)(nil)
+
+// Session parts in the store.
+const (
+	partState    = "state"
+	partInflight = "inflight"
+)
+
+// dstate is a durable session's read state: how far it has looked into
+// each stream. A stored message is done for the session when it is at or
+// below the persisted cursor; the cursor is the read position held back
+// below anything still queued or in flight.
+type dstate struct {
+	// mu guards pos and skip; it is taken before the session's mutex.
+	mu   sync.Mutex
+	pos  map[boltstore.StreamKey]uint64
+	skip map[boltstore.RecordID]bool // in flight when restored: never read again
+}
+
+func durableOf(sess *session.Session) *dstate {
+	ds, _ := sess.Durable.(*dstate)
+	return ds
+}
+
+// makeDurable turns sess into a durable session; a session that was not
+// durable starts its reads at the current head of every stream its
+// filters could match: it gets what is published from now on. A resumed
+// durable session keeps its positions. Called with connectMu held,
+// before the session is attached.
+func (s *Server) makeDurable(sess *session.Session) {
+	fresh := durableOf(sess) == nil
+	if fresh {
+		sess.Durable = &dstate{pos: make(map[boltstore.StreamKey]uint64), skip: make(map[boltstore.RecordID]bool)}
+	}
+	sess.SetDurable(true)
+	if fresh {
+		s.startReadsAtHead(sess)
+	}
+}
+
+// startReadsAtHead sets the read position of streams the session's
+// filters could match and that it has no position in yet to their head.
+func (s *Server) startReadsAtHead(sess *session.Session) {
+	ds := durableOf(sess)
+	filters := durableFilters(sess)
+	if ds == nil || len(filters) == 0 {
+		return
+	}
+	ds.mu.Lock()
+	defer ds.mu.Unlock()
+	for _, si := range s.opts.Store.Streams(func(p string) bool { return anyMayMatch(filters, p) }) {
+		if _, ok := ds.pos[si.Key]; !ok {
+			ds.pos[si.Key] = si.Head
+		}
+	}
+}
+
+// durableFilters returns the session's subscriptions that read from the
+// store: all but shared ones, whose messages are routed in memory to one
+// member of the group.
+func durableFilters(sess *session.Session) []session.Subscription {
+	subs := sess.Subscriptions()
+	out := subs[:0]
+	for _, sub := range subs {
+		if _, _, shared := splitShared(sub.Filter); !shared {
+			out = append(out, sub)
+		}
+	}
+	return out
+}
+
+func anyMayMatch(subs []session.Subscription, pattern string) bool {
+	for _, sub := range subs {
+		if filterMayMatchPattern(sub.Filter, pattern) {
+			return true
+		}
+	}
+	return false
+}
+
+// filterMayMatchPattern reports whether filter can match a topic of a
+// stream pattern, where a "+" level of the pattern stands for values that
+// are not known here.
+func filterMayMatchPattern(filter, pattern string) bool {
+	fl, pl := strings.Split(filter, "/"), strings.Split(pattern, "/")
+	for i, f := range fl {
+		if f == "#" {
+			return true
+		}
+		if i >= len(pl) {
+			return false
+		}
+		if f != "+" && pl[i] != "+" && f != pl[i] {
+			return false
+		}
+	}
+	return len(fl) == len(pl)
+}
+
+// topicMatches reports whether topic matches filter [MQTT-4.7].
+func topicMatches(filter, topic string) bool {
+	if strings.HasPrefix(topic, "$") && (strings.HasPrefix(filter, "+") || strings.HasPrefix(filter, "#")) {
+		return false // [MQTT-4.7.2-1]
+	}
+	fl, tl := strings.Split(filter, "/"), strings.Split(topic, "/")
+	for i, f := range fl {
+		if f == "#" {
+			return true
+		}
+		if i >= len(tl) || (f != "+" && f != tl[i]) {
+			return false
+		}
+	}
+	return len(fl) == len(tl)
+}
+
+// durableBatch is how many stored messages a durable session reads ahead.
+func (s *Server) durableBatch() int {
+	if s.opts.DurableBatch > 0 {
+		return s.opts.DurableBatch
+	}
+	return 100
+}
+
+// refill reads the next stored messages of an attached durable session
+// into its queue, up to durableBatch queued. Streams are merged by the
+// time their records were written, so messages from different publishers
+// come in the order the broker stored them, and each stream stays in
+// order. It runs on the connection's writer goroutine before Next.
+func (s *Server) refill(sess *session.Session) {
+	ds := durableOf(sess)
+	want := s.durableBatch() - sess.QueueLen()
+	if ds == nil || want <= 0 {
+		return
+	}
+	filters := durableFilters(sess)
+	if len(filters) == 0 {
+		return
+	}
+	streams := s.opts.Store.Streams(func(p string) bool { return anyMayMatch(filters, p) })
+	now := time.Now().UnixNano()
+	ds.mu.Lock()
+	defer ds.mu.Unlock()
+
+	// Read up to want records past the position of every stream that has
+	// more, then take them oldest first.
+	type pending struct {
+		key  boltstore.StreamKey
+		recs []boltstore.Record
+	}
+	var ps []*pending
+	for _, si := range streams {
+		pos := ds.pos[si.Key]
+		if pos >= si.Head {
+			continue
+		}
+		recs, err := s.opts.Store.Read(si.Key, pos, want, nil, func(id boltstore.RecordID, err error) {
+			s.log.Error("corrupt stored message skipped", "record", id.String(), logErr, err)
+		})
+		if err != nil {
+			s.log.Error("read stored messages", "stream", si.Key.String(), logErr, err)
+			continue
+		}
+		if len(recs) == 0 {
+			ds.pos[si.Key] = si.Head // what is left failed its checksum
+			continue
+		}
+		ps = append(ps, &pending{key: si.Key, recs: recs})
+	}
+	for want > 0 && len(ps) > 0 {
+		best := 0
+		for i, p := range ps {
+			if p.recs[0].Time < ps[best].recs[0].Time {
+				best = i
+			}
+		}
+		p := ps[best]
+		r := p.recs[0]
+		p.recs = p.recs[1:]
+		if len(p.recs) == 0 {
+			ps = append(ps[:best], ps[best+1:]...)
+		}
+		ds.pos[p.key] = r.ID.Seq
+		if ds.skip[r.ID] {
+			delete(ds.skip, r.ID)
+			continue
+		}
+		m, err := session.DecodeMessage(r.Topic, r.Meta, r.Payload)
+		if err != nil {
+			s.log.Error("undecodable stored message skipped", "record", r.ID.String(), logErr, err)
+			continue
+		}
+		if m.Expired(now) {
+			continue
+		}
+		if d, ok := deliveryFor(m, sess.ClientID, filters); ok {
+			d.Ref = r.ID
+			sess.Enqueue(d)
+			want--
+		}
+	}
+}
+
+// deliveryFor builds the delivery of m for a session with subs, as route
+// does for a session in memory: the greatest granted QoS and every
+// matching subscription identifier; no-local subscriptions of the
+// publisher itself do not count.
+func deliveryFor(m *session.Message, clientID string, subs []session.Subscription) (session.Delivery, bool) {
+	d := session.Delivery{Msg: m}
+	ok := false
+	for _, sub := range subs {
+		if !topicMatches(sub.Filter, m.Topic) || (sub.NoLocal && m.From == clientID) {
+			continue
+		}
+		q := min(m.QoS, sub.QoS)
+		if !ok || q > d.QoS {
+			d.QoS = q
+		}
+		d.Retain = d.Retain || (m.Retain && sub.RetainAsPublished)
+		if sub.ID != 0 {
+			d.SubIDs = append(d.SubIDs, sub.ID)
+		}
+		ok = true
+	}
+	return d, ok
+}
+
+// persistInflight writes the session's in-flight table and calls done
+// after the commit. A durable session's QoS 1 and 2 deliveries are
+// recorded before they are sent, so that after a crash they go again
+// with the same packet identifiers: a QoS 2 message the client has seen
+// is then recognised by it and not delivered twice.
+func (s *Server) persistInflight(sess *session.Session, done func(error)) {
+	b, err := session.MarshalInflight(sess.InflightSnapshot())
+	if err != nil {
+		done(err)
+		return
+	}
+	s.opts.Store.PutSession(sess.ClientID, partInflight, b, done)
+}
+
+// persistInflightSync is persistInflight that waits for the commit.
+func (s *Server) persistInflightSync(sess *session.Session) error {
+	errc := make(chan error, 1)
+	s.persistInflight(sess, func(err error) { errc <- err })
+	return <-errc
+}
+
+// saveSession writes the session's state, cursors and in-flight table;
+// done (may be nil) is called after the commit.
+func (s *Server) saveSession(sess *session.Session, done func(error)) {
+	st := sess.Snapshot()
+	st.Online = sess.Owner() != nil
+	b, err := session.MarshalSaved(st)
+	if err != nil {
+		if done != nil {
+			done(err)
+		}
+		return
+	}
+	if ds := durableOf(sess); ds != nil {
+		ds.mu.Lock()
+		cursors := make(map[boltstore.StreamKey]uint64, len(ds.pos))
+		for k, p := range ds.pos {
+			cursors[k] = p
+		}
+		for _, ref := range sess.Refs() {
+			if c, ok := cursors[ref.StreamKey]; ok && ref.Seq-1 < c {
+				cursors[ref.StreamKey] = ref.Seq - 1
+			}
+		}
+		ds.mu.Unlock()
+		if len(cursors) > 0 {
+			s.opts.Store.PutCursors(sess.ClientID, cursors, nil)
+		}
+		if ib, err := session.MarshalInflight(sess.InflightSnapshot()); err == nil {
+			s.opts.Store.PutSession(sess.ClientID, partInflight, ib, nil)
+		}
+	}
+	s.opts.Store.PutSession(sess.ClientID, partState, b, done)
+}
+
+// durableLoop persists the durable sessions that changed, every second,
+// until the server closes.
+func (s *Server) durableLoop() {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+			for _, sess := range s.sessions.All() {
+				if sess.IsDurable() && sess.TakeDirty() {
+					s.saveSession(sess, nil)
+				}
+			}
+		case <-s.ctx.Done():
+			return
+		}
+	}
+}
+
+// ackReasonFor maps a failed durable write to the acknowledgement's
+// reason: the message was not stored and must not be acknowledged as if
+// it were.
+func ackReasonFor(err error) packet.Reason {
+	if errors.Is(err, boltstore.ErrQuota) {
+		return packet.QuotaExceeded
+	}
+	return packet.UnspecifiedError
+}
+
+// persistRetained writes a retained message (or its deletion) to the
+// store, adding the write to w. $SYS topics are not kept: the broker
+// publishes them again.
+func (s *Server) persistRetained(m *session.Message, w *storeWait) {
+	if s.opts.Store == nil || strings.HasPrefix(m.Topic, "$SYS") {
+		return
+	}
+	w.add()
+	if len(m.Payload) == 0 {
+		s.opts.Store.DeleteRetained(m.Topic, w.finish)
+		return
+	}
+	meta := session.EncodeMeta(m)
+	v := binary.AppendUvarint(nil, uint64(len(meta)))
+	v = append(append(v, meta...), m.Payload...)
+	s.opts.Store.PutRetained(m.Topic, v, w.finish)
+}
+
+// decodeRetained is the inverse of the value persistRetained writes.
+func decodeRetained(topic string, v []byte) (*session.Message, error) {
+	n, k := binary.Uvarint(v)
+	if k <= 0 || uint64(len(v)-k) < n {
+		return nil, errors.New("bad retained message")
+	}
+	return session.DecodeMessage(topic, v[k:k+int(n)], v[k+int(n):])
+}
+
+// Restore loads the durable sessions and retained messages kept in the
+// store: every session comes back offline with its subscriptions,
+// read positions and in-flight messages, and expires at the time it
+// would have. Call it once, after New and before Serve.
+func (s *Server) Restore() error {
+	st := s.opts.Store
+	if st == nil {
+		return nil
+	}
+	now := time.Now()
+	restored, expired := 0, 0
+	err := st.LoadSessions(func(id string, parts map[string][]byte) error {
+		saved, err := session.UnmarshalSaved(parts[partState])
+		if err != nil {
+			s.log.Error("undecodable durable session dropped", logClientID, id, logErr, err)
+			st.DeleteSession(id, nil)
+			return nil
+		}
+		last := time.Unix(0, saved.LastSeen)
+		if saved.Online {
+			last = now // connected when the broker stopped: offline from now
+		}
+		left := time.Duration(saved.Expiry)*time.Second - now.Sub(last)
+		if saved.Expiry != 0xFFFFFFFF && left <= 0 {
+			st.DeleteSession(id, nil)
+			expired++
+			return nil
+		}
+		sess := session.Restore(id, saved, s.sessions.Options())
+		ds := &dstate{pos: make(map[boltstore.StreamKey]uint64), skip: make(map[boltstore.RecordID]bool)}
+		if cur, err := st.LoadCursors(id); err == nil {
+			ds.pos = cur
+		} else {
+			s.log.Error("durable session cursors unreadable: reading from the start", logClientID, id, logErr, err)
+		}
+		sess.Durable = ds
+		if b := parts[partInflight]; len(b) > 0 {
+			entries, err := session.UnmarshalInflight(b)
+			if err != nil {
+				s.log.Error("durable session in-flight table unreadable", logClientID, id, logErr, err)
+			}
+			sess.RestoreInflight(s.restoreInflight(ds, entries))
+		}
+		s.sessions.Restore(sess)
+		for _, sub := range saved.Subs {
+			s.topics.subscribe(sess, sub)
+		}
+		s.connectMu.Lock()
+		s.startExpiryIn(sess, left)
+		s.connectMu.Unlock()
+		restored++
+		return nil
+	}, func(id string, err error) {
+		s.log.Error("corrupt durable session data", logClientID, id, logErr, err)
+	})
+	if err != nil {
+		return fmt.Errorf("restore durable sessions: %w", err)
+	}
+	retained := 0
+	err = st.LoadRetained(func(topic string, v []byte) error {
+		m, err := decodeRetained(topic, v)
+		if err != nil {
+			s.log.Error("undecodable retained message dropped", logTopic, topic, logErr, err)
+			return nil
+		}
+		if !m.Expired(now.UnixNano()) {
+			s.retained.set(m)
+			retained++
+		}
+		return nil
+	}, func(topic string, err error) {
+		s.log.Error("corrupt retained message dropped", logTopic, topic, logErr, err)
+	})
+	if err != nil {
+		return fmt.Errorf("restore retained messages: %w", err)
+	}
+	s.log.Info("restored durable state", "sessions", restored, "expired_sessions", expired, "retained", retained,
+		"took", time.Since(now).Round(time.Millisecond).String())
+	return nil
+}
+
+// restoreInflight rebuilds in-flight deliveries from their records; a
+// record no longer stored (its generation dropped) is left out.
+func (s *Server) restoreInflight(ds *dstate, entries []session.InflightEntry) []session.Delivery {
+	var out []session.Delivery
+	for _, e := range entries {
+		ds.skip[e.Ref] = true
+		d := session.Delivery{PacketID: e.PacketID, QoS: e.QoS, State: session.State(e.State), Retain: e.Retain, SubIDs: e.SubIDs, Ref: e.Ref}
+		if d.State != session.AwaitPubcomp {
+			recs, err := s.opts.Store.Read(e.Ref.StreamKey, e.Ref.Seq-1, 1, nil, nil)
+			if err != nil || len(recs) != 1 || recs[0].ID != e.Ref {
+				continue
+			}
+			m, err := session.DecodeMessage(recs[0].Topic, recs[0].Meta, recs[0].Payload)
+			if err != nil {
+				continue
+			}
+			d.Msg = m
+		}
+		out = append(out, d)
+	}
+	return out
+}
