@@ -71,11 +71,16 @@ func TestLoad_Full(t *testing.T) {
 			SysInterval:           0,
 			ConnectTimeout:        Duration(5 * time.Second),
 			MaxClientIDLen:        128,
+			MaxConnections:        2000,
+			MaxTopicLevels:        16,
+			MaxSubscriptions:      0,
+			MaxUserProperties:     8,
+			AwaitRelTimeout:       Duration(30 * time.Second),
 			DenySubscribe:         []string{},
 		},
 		Listeners: []Listener{
-			{Address: "0.0.0.0:1883", Protocol: "mqtt", MaxConnections: 500, DurableSessions: &yes},
-			{Address: "[::1]:1884", Protocol: "mqtt"},
+			{Address: "0.0.0.0:1883", Protocol: "mqtt", MaxConnections: 500, MaxConnectionRate: 5, DurableSessions: &yes},
+			{Address: "[::1]:1884", Protocol: "mqtt", MaxConnectionRate: defaultMaxConnectionRate},
 		},
 		DurableSessions: DurableSessions{Enable: false, BatchSize: 50},
 		DurableStorage: DurableStorage{NShards: 4, GenerationInterval: Duration(30 * time.Minute),
@@ -103,10 +108,10 @@ func TestLoad_Valid(t *testing.T) {
 			return c.MQTT.MaxQueuedBytes == 100000
 		}},
 		{"listener defaults protocol", "[[listener]]\naddress = \":1884\"\n", func(c Config) bool {
-			return len(c.Listeners) == 1 && c.Listeners[0] == Listener{Address: ":1884", Protocol: "mqtt"}
+			return len(c.Listeners) == 1 && c.Listeners[0] == Listener{Address: ":1884", Protocol: "mqtt", MaxConnectionRate: defaultMaxConnectionRate}
 		}},
 		{"inline listeners", "listener = [{address = \":1\"}, {address = \":2\", max_connections = 3}]\n", func(c Config) bool {
-			return len(c.Listeners) == 2 && c.Listeners[1] == Listener{Address: ":2", Protocol: "mqtt", MaxConnections: 3}
+			return len(c.Listeners) == 2 && c.Listeners[1] == Listener{Address: ":2", Protocol: "mqtt", MaxConnections: 3, MaxConnectionRate: defaultMaxConnectionRate}
 		}},
 		{"dotted keys", "mqtt.max_qos = 0\nlog.level = \"warn\"\n", func(c Config) bool {
 			return c.MQTT.MaxQoS == 0 && c.Log.Level == "warn"
