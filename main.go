@@ -80,8 +80,8 @@ func serve(args []string, stderr io.Writer) int {
 		return 2
 	}
 	log := newLogger(cfg, stderr)
-	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
-		log.Error("create data directory", "dir", cfg.DataDir, "err", err)
+	if err := prepareDataDir(cfg.DataDir, log); err != nil {
+		log.Error("prepare data directory", "dir", cfg.DataDir, "err", err)
 		return 1
 	}
 
@@ -116,6 +116,7 @@ func serve(args []string, stderr io.Writer) int {
 	for i, ln := range lns {
 		lopts := broker.ListenerOptions{MaxConnections: cfg.Listeners[i].MaxConnections,
 			NoDurableSessions: !durableOn(cfg, cfg.Listeners[i])}
+		lopts.MaxConnectionRate = cfg.Listeners[i].MaxConnectionRate
 		log.Info("listening", "address", ln.Addr().String(), "protocol", "mqtt")
 		if isLoopback(ln.Addr()) {
 			log.Info("only local clients can connect: to open the broker to the LAN, set [[listener]] address = \"0.0.0.0:1883\" in the config file, or run with -listen 0.0.0.0:1883")
@@ -182,6 +183,12 @@ func brokerOptions(cfg conf.Config, log *slog.Logger) broker.Options {
 		MaxClientIDLen: m.MaxClientIDLen,
 		DenySubscribe:  m.DenySubscribe,
 		DurableBatch:   cfg.DurableSessions.BatchSize,
+
+		MaxConnections:    m.MaxConnections,
+		MaxTopicLevels:    m.MaxTopicLevels,
+		MaxSubscriptions:  m.MaxSubscriptions,
+		MaxUserProperties: m.MaxUserProperties,
+		AwaitRelTimeout:   m.AwaitRelTimeout.D(),
 	}
 }
 
