@@ -150,6 +150,12 @@ start_broker() {
 				[mqtt]
 				max_inflight = $inflight
 				max_queued_messages = $queued
+
+				# The conn load opens thousands of connections from one
+				# address: no per-address connection rate.
+				[[listener]]
+				address = "127.0.0.1:1883"
+				max_connection_rate = 0
 			EOF
 			"$gatemq" -config "$tmp/$tag.toml" -listen "127.0.0.1:$port" -data-dir "$tmp/$tag.data" \
 				>>"$out/$tag.log" 2>&1 &
