@@ -25,6 +25,31 @@
 // disconnect (v5: DISCONNECT 0x8E) and waits for that cleanup before it
 // attaches the session.
 //
+// # Listeners: TLS and WebSocket
+//
+// ServeListener serves MQTT over TCP, over TLS (ListenerOptions.TLS, TLS
+// 1.2 at least), over WebSocket at WSPath (ListenerOptions.WebSocket,
+// ws.go) or over both. The TLS handshake runs on the connection's reader
+// goroutine, bounded by the same deadline as CONNECT (conn.connectBy); a
+// WebSocket's HTTP upgrade, and its TLS handshake, run on net/http's
+// goroutines under ReadHeaderTimeout. Either way the accept loop never
+// does I/O with a client, and the WebSocket reaches the connection code
+// as a net.Conn. LoadTLS builds a listener's configuration from PEM files
+// and Reload swaps it for new handshakes (GetConfigForClient reads an
+// atomic pointer); connections already open keep theirs.
+//
+// # Authentication and authorisation
+//
+// A listener's Auth holds its AuthPolicy behind an atomic pointer, so a
+// reload swaps it without locks. CONNECT is checked once (auth.go:
+// password, anonymous access, certificate identity, will topic); the ACL
+// is asked on every PUBLISH and every filter of a SUBSCRIBE on the
+// reader, and on every PUBLISH the writer is about to write (appendDelivery),
+// so queued, retained and resent messages are checked against the policy
+// in force when they leave, and a revoked read permission stops them. A
+// will is checked at CONNECT and again when it is published. The broker's
+// own $SYS messages are not subject to the publish ACL.
+//
 // # Lock order
 //
 // Server.connectMu, then Server.mu. retainStore.mu before topicTree.mu
