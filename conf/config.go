@@ -154,8 +154,9 @@ type Listener struct {
 	// a [[listener]] table, default "127.0.0.1:1883" in the default list.
 	Address string `toml:"address"`
 
-	// Protocol is the transport; only "mqtt" (MQTT over TCP) is supported.
-	// Key listener[i].protocol; default "mqtt".
+	// Protocol is the transport: "mqtt" (MQTT over TCP, or over TLS with
+	// tls_cert) or "ws" (MQTT over WebSocket at path /mqtt, subprotocol
+	// mqtt; wss with tls_cert). Key listener[i].protocol; default "mqtt".
 	Protocol string `toml:"protocol"`
 
 	// MaxConnections caps concurrent connections on this listener; 0
@@ -172,6 +173,60 @@ type Listener struct {
 	// this listener's clients. Key listener[i].durable_sessions; default
 	// unset (the global setting).
 	DurableSessions *bool `toml:"durable_sessions"`
+
+	// Authentication and authorisation (listener_auth.go).
+
+	// AllowAnonymous lets in clients that give no user name. Key
+	// listener[i].allow_anonymous; default unset, which means true when
+	// the address is loopback-only (127.0.0.0/8, ::1 or localhost) and
+	// false otherwise: see [Listener.AnonymousAllowed].
+	AllowAnonymous *bool `toml:"allow_anonymous"`
+
+	// PasswordFile is a file of user names and argon2id hashes (made
+	// with gatemq passwd); clients giving a user name must match it.
+	// Without one, user names are not checked and such clients count as
+	// anonymous. Key listener[i].password_file; default "" (none).
+	PasswordFile string `toml:"password_file"`
+
+	// ACLFile is an ACL file in Mosquitto's acl_file format, checked on
+	// every publish, subscription and delivery; an empty file denies
+	// everything. Key listener[i].acl_file; default "" (everything is
+	// allowed).
+	ACLFile string `toml:"acl_file"`
+
+	// TLS (listener_auth.go). A listener with tls_cert and tls_key
+	// serves TLS 1.2 or later.
+
+	// TLSCert is the PEM server certificate chain, leaf first. Key
+	// listener[i].tls_cert; default "" (no TLS).
+	TLSCert string `toml:"tls_cert"`
+
+	// TLSKey is the PEM private key of TLSCert. Key listener[i].tls_key;
+	// default "".
+	TLSKey string `toml:"tls_key"`
+
+	// ClientCA is a PEM file of the CAs that sign client certificates:
+	// a certificate a client presents must verify against it. Key
+	// listener[i].client_ca; default "" (clients are not asked for one).
+	ClientCA string `toml:"client_ca"`
+
+	// RequireCertificate refuses clients without a valid certificate;
+	// it needs client_ca. Key listener[i].require_certificate; default
+	// false.
+	RequireCertificate bool `toml:"require_certificate"`
+
+	// UseIdentityAsUsername makes the client certificate's subject
+	// common name (or, without one, its first DNS, e-mail or URI
+	// subject alternative name) the client's user name, in place of
+	// CONNECT's user name and password; clients without one are refused.
+	// It needs client_ca. Key listener[i].use_identity_as_username;
+	// default false.
+	UseIdentityAsUsername bool `toml:"use_identity_as_username"`
+
+	// CRLFile is a PEM file of certificate revocation lists signed by a
+	// CA of client_ca; a revoked client certificate is refused. It needs
+	// client_ca. Key listener[i].crl_file; default "" (none).
+	CRLFile string `toml:"crl_file"`
 }
 
 // setDefaults sets the defaults of a listener table, before its keys are

@@ -91,8 +91,9 @@ func TestConfig_Validate(t *testing.T) {
 		{"address all interfaces", func(c *Config) { c.Listeners[0].Address = ":1883" }, "", ""},
 		{"address ipv6", func(c *Config) { c.Listeners[0].Address = "[::]:1883" }, "", ""},
 		{"address ipv6 unbracketed", func(c *Config) { c.Listeners[0].Address = "::1:1883" }, "listener[0].address", "too many colons"},
-		{"protocol ws", func(c *Config) { c.Listeners[0].Protocol = "ws" }, "listener[0].protocol", `protocol "ws" is not supported yet`},
-		{"protocol unknown", func(c *Config) { c.Listeners[0].Protocol = "amqp" }, "listener[0].protocol", `unknown protocol "amqp" (want "mqtt")`},
+		{"protocol ws", func(c *Config) { c.Listeners[0].Protocol = "ws" }, "", ""},
+		{"protocol wss", func(c *Config) { c.Listeners[0].Protocol = "wss" }, "listener[0].protocol", `for TLS set tls_cert and tls_key`},
+		{"protocol unknown", func(c *Config) { c.Listeners[0].Protocol = "amqp" }, "listener[0].protocol", `unknown protocol "amqp" (want "mqtt" or "ws")`},
 		{"max connections", func(c *Config) { c.Listeners[0].MaxConnections = -1 }, "listener[0].max_connections", "out of range"},
 		{"duplicate address", func(c *Config) {
 			c.Listeners = append(c.Listeners, Listener{Address: "127.0.0.1:01883", Protocol: "mqtt"})
@@ -130,7 +131,7 @@ func TestConfig_ValidateAll(t *testing.T) {
 	c := Default()
 	c.DataDir = ""
 	c.MQTT.MaxQoS = 5
-	c.Listeners[0].Protocol = "ws"
+	c.Listeners[0].Protocol = "wss"
 	err := c.Validate()
 	var keys []string
 	for _, e := range err.(interface{ Unwrap() []error }).Unwrap() {

@@ -53,7 +53,7 @@ func TestLoad_Full(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	yes := true
+	yes, no := true, false
 	want := Config{
 		DataDir: "/var/lib/gatemq",
 		Log:     Log{Level: "debug", Format: "json"},
@@ -81,6 +81,10 @@ func TestLoad_Full(t *testing.T) {
 		Listeners: []Listener{
 			{Address: "0.0.0.0:1883", Protocol: "mqtt", MaxConnections: 500, MaxConnectionRate: 5, DurableSessions: &yes},
 			{Address: "[::1]:1884", Protocol: "mqtt", MaxConnectionRate: defaultMaxConnectionRate},
+			{Address: "0.0.0.0:8884", Protocol: "ws", MaxConnectionRate: defaultMaxConnectionRate, AllowAnonymous: &no,
+				PasswordFile: "/etc/gatemq/passwords", ACLFile: "/etc/gatemq/acl",
+				TLSCert: "/etc/gatemq/server.pem", TLSKey: "/etc/gatemq/server.key", ClientCA: "/etc/gatemq/ca.pem",
+				RequireCertificate: true, CRLFile: "/etc/gatemq/crl.pem"},
 		},
 		DurableSessions: DurableSessions{Enable: false, BatchSize: 50},
 		DurableStorage: DurableStorage{NShards: 4, GenerationInterval: Duration(30 * time.Minute),
@@ -325,9 +329,27 @@ address = "0.0.0.0:1883"
 		want: []string{`6: listener[2].address: duplicate address "0.0.0.0:1883" (also listener[0])`},
 	},
 	{
-		name:    "ws not supported",
-		content: "[[listener]]\naddress = \":8080\"\nprotocol = \"ws\"\n",
-		want:    []string{`3: listener[0].protocol: protocol "ws" is not supported yet`},
+		name:    "wss is not a protocol",
+		content: "[[listener]]\naddress = \":8080\"\nprotocol = \"wss\"\n",
+		want:    []string{`3: listener[0].protocol: unknown protocol "wss": for TLS set tls_cert and tls_key with protocol "mqtt" or "ws"`},
+	},
+	{
+		name:    "tls_cert without tls_key",
+		content: "[[listener]]\naddress = \":8883\"\ntls_cert = \"/etc/gatemq/server.pem\"\nrequire_certificate = true\n",
+		want: []string{
+			"3: listener[0].tls_cert: tls_key is missing",
+			"4: listener[0].require_certificate: needs client_ca",
+		},
+	},
+	{
+		name:    "client_ca without TLS",
+		content: "[[listener]]\naddress = \":1883\"\n\nclient_ca = \"/etc/gatemq/ca.pem\"\n",
+		want:    []string{"4: listener[0].client_ca: needs tls_cert and tls_key"},
+	},
+	{
+		name:    "allow_anonymous not a boolean",
+		content: "[[listener]]\naddress = \":1883\"\nallow_anonymous = \"yes\"\n",
+		want:    []string{`3: listener[0].allow_anonymous: expected boolean, got string "yes"`},
 	},
 	{
 		name:    "no listeners",
@@ -350,14 +372,14 @@ sys_interval = "soon"
 
 [[listener]]
 address = "localhost"
-protocol = "ws"
+protocol = "websocket"
 `,
 		want: []string{
 			"2: colour: unknown key",
 			"5: mqtt.max_qos: 9 is out of range",
 			`6: mqtt.sys_interval: invalid duration "soon"`,
 			`9: listener[0].address: invalid address "localhost"`,
-			`10: listener[0].protocol: protocol "ws" is not supported yet`,
+			`10: listener[0].protocol: unknown protocol "websocket" (want "mqtt" or "ws")`,
 		},
 	},
 	{

@@ -74,12 +74,13 @@ func (c *Config) validate() []*Error {
 			}
 		}
 		switch l.Protocol {
-		case "mqtt":
-		case "ws", "wss", "mqtts", "tls":
-			v.add(key+".protocol", fmt.Errorf("protocol %q is not supported yet", l.Protocol))
+		case "mqtt", "ws":
+		case "wss", "mqtts", "tls", "ssl":
+			v.add(key+".protocol", fmt.Errorf(`unknown protocol %q: for TLS set tls_cert and tls_key with protocol "mqtt" or "ws"`, l.Protocol))
 		default:
-			v.add(key+".protocol", fmt.Errorf(`unknown protocol %q (want "mqtt")`, l.Protocol))
+			v.add(key+".protocol", fmt.Errorf(`unknown protocol %q (want "mqtt" or "ws")`, l.Protocol))
 		}
+		v.listenerAuth(key, &l)
 		v.intRange(key+".max_connections", int64(l.MaxConnections), 0, math.MaxInt64)
 		v.intRange(key+".max_connection_rate", int64(l.MaxConnectionRate), 0, maxConnectionRate)
 	}
