@@ -1,0 +1,347 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"testing"
+	"time"
+
+	"gatemq/boltstore"
+	"gatemq/broker/packet"
+)
+
+// durableBroker is a broker with a store in dir that a test can stop and
+// start again, as a restart.
+type durableBroker struct {
+	t     *testing.T
+	dir   string
+	opts  Options
+	sopts *boltstore.Options
+	srv   *Server
+	store *boltstore.Store
+	addr  string
+	errc  chan error
+}
+
+func startDurable(t *testing.T, dir string, opts Options, sopts *boltstore.Options) *durableBroker {
+	t.Helper()
+	b := &durableBroker{t: t, dir: dir, opts: opts, sopts: sopts}
+	b.start("127.0.0.1:0")
+	t.Cleanup(b.stop)
+	return b
+}
+
+func (b *durableBroker) start(addr string) {
+	b.t.Helper()
+	st, err := boltstore.Open(b.dir, b.sopts)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	o := b.opts
+	o.Store = st
+	srv := New(o)
+	if err := srv.Restore(); err != nil {
+		b.t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	b.srv, b.store, b.addr, b.errc = srv, st, ln.Addr().String(), make(chan error, 1)
+	go func() { b.errc <- srv.Serve(ln) }()
+}
+
+// stop closes the broker and the store, as a clean stop does.
+func (b *durableBroker) stop() {
+	if b.srv == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	b.srv.Close(ctx)
+	<-b.errc
+	if err := b.store.Check(); err != nil {
+		b.t.Errorf("store integrity after stop: %v", err)
+	}
+	b.store.Close()
+	b.srv = nil
+}
+
+// restart stops the broker and starts it again on the same address.
+func (b *durableBroker) restart() {
+	addr := b.addr
+	b.stop()
+	b.start(addr)
+}
+
+func TestDurable_OfflineMessagesSurviveRestart(t *testing.T) {
+	t.Parallel()
+	b := startDurable(t, t.TempDir(), testOptions(), nil)
+	for _, v := range []packet.Version{packet.V311, packet.V5} {
+		id := "durable-sub-" + v.String()
+		sub := dialRaw(t, b.addr, v)
+		props := packet.Properties{}
+		if v == packet.V5 {
+			props = withExpiry(3600)
+		}
+		sub.connect(&packet.Connect{ClientID: id, CleanStart: false, KeepAlive: 60, Properties: props})
+		sub.subscribe(1, packet.Subscription{Filter: "dur/" + v.String() + "/#", QoS: 2})
+		sub.nc.Close()
+	}
+	pub := dialRaw(t, b.addr, packet.V5)
+	pub.mustConnect("durable-pub", true)
+	const n = 20
+	for _, v := range []packet.Version{packet.V311, packet.V5} {
+		for i := 1; i <= n; i++ {
+			qos := byte(1 + i%2)
+			if r := pub.publishAck(&packet.Publish{Topic: "dur/" + v.String() + "/t", QoS: qos, PacketID: uint16(i), Payload: []byte(fmt.Sprint(i))}); r.Failed() {
+				t.Fatalf("publish %d: %v", i, r)
+			}
+		}
+	}
+	if got := b.store.Stats().Records; got != 2*n {
+		t.Fatalf("%d records stored, want %d (once each)", got, 2*n)
+	}
+	b.restart()
+	for _, v := range []packet.Version{packet.V311, packet.V5} {
+		sub := dialRaw(t, b.addr, v)
+		props := packet.Properties{}
+		if v == packet.V5 {
+			props = withExpiry(3600)
+		}
+		ack := sub.connect(&packet.Connect{ClientID: "durable-sub-" + v.String(), CleanStart: false, KeepAlive: 60, Properties: props})
+		if !ack.SessionPresent {
+			t.Fatalf("%s: session not present after restart", v)
+		}
+		for i, p := range sub.receiveAll(n) {
+			if string(p.Payload) != fmt.Sprint(i+1) || p.QoS != byte(1+(i+1)%2) {
+				t.Fatalf("%s: message %d: got %q QoS %d", v, i+1, p.Payload, p.QoS)
+			}
+		}
+		sub.expectNothing(100 * time.Millisecond)
+	}
+}
+
+func TestDurable_StoredOnceAndOnlyForDurableTopics(t *testing.T) {
+	t.Parallel()
+	b := startDurable(t, t.TempDir(), testOptions(), nil)
+	for i := 0; i < 10; i++ {
+		c, _ := connect5(t, b.addr, fmt.Sprintf("fan-%d", i), false, withExpiry(600))
+		c.subscribe(1, packet.Subscription{Filter: "fan/+", QoS: 1})
+		c.disconnect()
+	}
+	ram := dialRaw(t, b.addr, packet.V311)
+	ram.mustConnect("ram-only", true) // clean session: in memory
+	ram.subscribe(1, packet.Subscription{Filter: "ram/#", QoS: 1})
+	pub := dialRaw(t, b.addr, packet.V311)
+	pub.mustConnect("fan-pub", true)
+	for i := 1; i <= 5; i++ {
+		pub.publishAck(&packet.Publish{Topic: "fan/x", QoS: 1, PacketID: uint16(i), Payload: []byte("x")})
+		pub.publishAck(&packet.Publish{Topic: "ram/x", QoS: 1, PacketID: uint16(100 + i), Payload: []byte("y")})
+	}
+	if got := b.store.Stats().Records; got != 5 {
+		t.Fatalf("%d records stored for 5 messages to 10 durable subscribers plus 5 to a RAM one; want 5", got)
+	}
+	for i := 0; i < 5; i++ {
+		ram.recvPublishAck()
+	}
+}
+
+// pausingStore holds every Append's commit until released, so a test
+// can see that nothing is acknowledged before its commit.
+type pausingStore struct {
+	*boltstore.Store
+	mu      sync.Mutex
+	held    []func()
+	release chan struct{}
+}
+
+func (p *pausingStore) Append(pub, topic string, meta, payload []byte, done func(boltstore.RecordID, error)) {
+	p.Store.Append(pub, topic, meta, payload, func(id boltstore.RecordID, err error) {
+		p.mu.Lock()
+		p.held = append(p.held, func() { done(id, err) })
+		p.mu.Unlock()
+	})
+}
+
+func (p *pausingStore) releaseAll() {
+	p.mu.Lock()
+	held := p.held
+	p.held = nil
+	p.mu.Unlock()
+	for _, f := range held {
+		f()
+	}
+}
+
+func TestDurable_AckAfterCommitInOrder(t *testing.T) {
+	t.Parallel()
+	st, err := boltstore.Open(t.TempDir(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	ps := &pausingStore{Store: st}
+	o := testOptions()
+	o.Store = ps
+	_, addr := newTestBroker(t, o)
+	c, _ := connect5(t, addr, "durable", false, withExpiry(600))
+	c.subscribe(1, packet.Subscription{Filter: "stored/#", QoS: 1})
+	c.disconnect()
+
+	pub := dialRaw(t, addr, packet.V5)
+	pub.mustConnect("pub", true)
+	pub.send(&packet.Publish{Topic: "stored/a", QoS: 1, PacketID: 1, Payload: []byte("1")})
+	pub.send(&packet.Publish{Topic: "not-stored", QoS: 1, PacketID: 2, Payload: []byte("2")})
+	// Neither acknowledgement may come before the first one's commit:
+	// the second waits behind the first [MQTT-4.6.0-2].
+	pub.expectNothing(200 * time.Millisecond)
+	waitFor(t, 5*time.Second, func() error {
+		ps.mu.Lock()
+		defer ps.mu.Unlock()
+		if len(ps.held) == 0 {
+			return errors.New("commit not reached yet")
+		}
+		return nil
+	})
+	ps.releaseAll()
+	for _, want := range []uint16{1, 2} {
+		if a, ok := pub.recv().(*packet.Puback); !ok || a.PacketID != want {
+			t.Fatalf("want PUBACK %d, got %+v", want, a)
+		}
+	}
+}
+
+func TestDurable_QuotaRefusesWithoutFalseAck(t *testing.T) {
+	t.Parallel()
+	b := startDurable(t, t.TempDir(), testOptions(), &boltstore.Options{MaxBytes: 1})
+	c, _ := connect5(t, b.addr, "durable", false, withExpiry(600))
+	c.subscribe(1, packet.Subscription{Filter: "q/#", QoS: 1})
+	c.disconnect()
+	v5 := dialRaw(t, b.addr, packet.V5)
+	v5.mustConnect("pub5", true)
+	if r := v5.publishAck(&packet.Publish{Topic: "q/x", QoS: 1, PacketID: 1, Payload: []byte("x")}); r != packet.QuotaExceeded {
+		t.Fatalf("v5 PUBACK %v, want quota exceeded", r)
+	}
+	v3 := dialRaw(t, b.addr, packet.V311)
+	v3.mustConnect("pub3", true)
+	v3.send(&packet.Publish{Topic: "q/x", QoS: 1, PacketID: 1, Payload: []byte("x")})
+	for _, pk := range v3.expectClosed() {
+		if _, ok := pk.(*packet.Puback); ok {
+			t.Fatal("3.x publisher acknowledged although the message was not stored")
+		}
+	}
+}
+
+func TestDurable_InflightResentWithSameIDsAfterRestart(t *testing.T) {
+	t.Parallel()
+	b := startDurable(t, t.TempDir(), testOptions(), nil)
+	sub, _ := connect5(t, b.addr, "inflight", false, withExpiry(600))
+	sub.subscribe(1, packet.Subscription{Filter: "if/#", QoS: 2})
+	pub := dialRaw(t, b.addr, packet.V311)
+	pub.mustConnect("pub", true)
+	pub.publishAck(&packet.Publish{Topic: "if/1", QoS: 1, PacketID: 1, Payload: []byte("one")})
+	pub.publishAck(&packet.Publish{Topic: "if/2", QoS: 2, PacketID: 2, Payload: []byte("two")})
+	first := sub.recvPublish()
+	second := sub.recvPublish()
+	// Acknowledge only the PUBREC of the QoS 2 one, then the broker stops.
+	sub.send(&packet.Pubrec{PacketID: second.PacketID})
+	if r, ok := sub.recv().(*packet.Pubrel); !ok || r.PacketID != second.PacketID {
+		t.Fatalf("want PUBREL, got %+v", r)
+	}
+	b.restart()
+	sub, ack := connect5(t, b.addr, "inflight", false, withExpiry(600))
+	if !ack.SessionPresent {
+		t.Fatal("session not present")
+	}
+	p := sub.recvPublish()
+	if !p.Dup || p.PacketID != first.PacketID || string(p.Payload) != "one" {
+		t.Fatalf("resent QoS 1: %+v, want DUP, packet ID %d", p, first.PacketID)
+	}
+	// The QoS 2 message was PUBREC'd: only PUBREL comes again, never the
+	// message (exactly once).
+	if r, ok := sub.recv().(*packet.Pubrel); !ok || r.PacketID != second.PacketID {
+		t.Fatalf("want PUBREL %d again, got %+v", second.PacketID, r)
+	}
+	sub.send(&packet.Puback{PacketID: p.PacketID})
+	sub.send(&packet.Pubcomp{PacketID: second.PacketID})
+	sub.expectNothing(150 * time.Millisecond)
+}
+
+func TestDurable_RetainedAndExpirySurviveRestart(t *testing.T) {
+	t.Parallel()
+	b := startDurable(t, t.TempDir(), testOptions(), nil)
+	pub := dialRaw(t, b.addr, packet.V311)
+	pub.mustConnect("pub", true)
+	pub.publishAck(&packet.Publish{Topic: "ret/a", QoS: 1, PacketID: 1, Retain: true, Payload: []byte("kept")})
+	pub.publishAck(&packet.Publish{Topic: "ret/b", QoS: 1, PacketID: 2, Retain: true, Payload: []byte("gone")})
+	pub.publishAck(&packet.Publish{Topic: "ret/b", QoS: 1, PacketID: 3, Retain: true}) // deletes
+	c, _ := connect5(t, b.addr, "short-lived", false, withExpiry(2))
+	c.disconnect()
+	b.restart()
+	if b.srv.sessions.Get("short-lived") == nil {
+		t.Fatal("session with 2 s expiry gone right after restart")
+	}
+	sub := dialRaw(t, b.addr, packet.V311)
+	sub.mustConnect("reader", true)
+	sub.subscribe(1, packet.Subscription{Filter: "ret/#", QoS: 1})
+	if p := sub.recvPublish(); p.Topic != "ret/a" || string(p.Payload) != "kept" || !p.Retain {
+		t.Fatalf("retained after restart: %+v", p)
+	}
+	sub.expectNothing(100 * time.Millisecond)
+	// The session expires on the clock it had before the restart.
+	waitFor(t, 5*time.Second, func() error {
+		if b.srv.sessions.Get("short-lived") != nil {
+			return errors.New("session still there")
+		}
+		return nil
+	})
+}
+
+func TestDurable_WokenOnCommitWhileOnline(t *testing.T) {
+	t.Parallel()
+	b := startDurable(t, t.TempDir(), testOptions(), nil)
+	sub, _ := connect5(t, b.addr, "online-durable", false, withExpiry(600))
+	sub.subscribe(1, packet.Subscription{Filter: "live/#", QoS: 1})
+	pub := dialRaw(t, b.addr, packet.V311)
+	pub.mustConnect("pub", true)
+	for i := 1; i <= 50; i++ {
+		pub.send(&packet.Publish{Topic: fmt.Sprintf("live/%d", i%20), QoS: 1, PacketID: uint16(i), Payload: []byte(fmt.Sprint(i))})
+	}
+	for i, p := range sub.receiveAll(50) {
+		if string(p.Payload) != fmt.Sprint(i+1) {
+			t.Fatalf("message %d: %q (order across streams)", i+1, p.Payload)
+		}
+	}
+}
+
+// receiveAll reads n PUBLISHes, completing every exchange as it comes:
+// PUBLISH and PUBREL may interleave, as the broker sends a PUBREL after
+// its PUBREC is recorded.
+func (c *rawClient) receiveAll(n int) []*packet.Publish {
+	c.t.Helper()
+	var got []*packet.Publish
+	open := 0
+	for len(got) < n || open > 0 {
+		switch p := c.recv().(type) {
+		case *packet.Publish:
+			got = append(got, p)
+			switch p.QoS {
+			case 1:
+				c.send(&packet.Puback{PacketID: p.PacketID})
+			case 2:
+				c.send(&packet.Pubrec{PacketID: p.PacketID})
+				open++
+			}
+		case *packet.Pubrel:
+			c.send(&packet.Pubcomp{PacketID: p.PacketID})
+			open--
+		default:
+			c.t.Fatalf("unexpected %T %+v", p, p)
+		}
+	}
+	return got
+}
