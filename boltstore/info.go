@@ -93,10 +93,8 @@ func (s *Store) Check() error {
 	gens := append([]*generation(nil), s.gens...)
 	s.mu.RUnlock()
 	for _, g := range gens {
+		errs = append(errs, checkPages(g.db)...)
 		err := g.db.View(func(tx *bolt.Tx) error {
-			for e := range tx.Check() {
-				errs = append(errs, fmt.Errorf("%s: %w", g.path, e))
-			}
 			return tx.ForEach(func(name []byte, b *bolt.Bucket) error {
 				k, ok := parseBucketName(name, g.id)
 				if !ok {
@@ -114,12 +112,7 @@ func (s *Store) Check() error {
 			errs = append(errs, err)
 		}
 	}
-	s.meta.View(func(tx *bolt.Tx) error {
-		for e := range tx.Check() {
-			errs = append(errs, fmt.Errorf("%s: %w", s.meta.Path(), e))
-		}
-		return nil
-	})
+	errs = append(errs, checkPages(s.meta)...)
 	s.LoadSessions(func(string, map[string][]byte) error { return nil }, func(id string, err error) {
 		errs = append(errs, fmt.Errorf("session %q: %w", id, err))
 	})
@@ -127,4 +120,24 @@ func (s *Store) Check() error {
 		errs = append(errs, fmt.Errorf("retained %q: %w", topic, err))
 	})
 	return errors.Join(errs...)
+}
+
+// errRollback ends a transaction that only looked.
+var errRollback = errors.New("rollback")
+
+// checkPages runs bbolt's page consistency check. It runs in a writable
+// transaction, rolled back: bbolt's check reads the freelist, which only
+// the writer may touch, so in a read transaction it races with commits.
+func checkPages(db *bolt.DB) []error {
+	var errs []error
+	err := db.Update(func(tx *bolt.Tx) error {
+		for e := range tx.Check() {
+			errs = append(errs, fmt.Errorf("%s: %w", db.Path(), e))
+		}
+		return errRollback
+	})
+	if err != nil && !errors.Is(err, errRollback) && !errors.Is(err, bolt.ErrDatabaseNotOpen) {
+		errs = append(errs, err)
+	}
+	return errs
 }
