@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"gatemq/auth"
 	"gatemq/bench"
 	"gatemq/boltstore"
 	"gatemq/broker"
@@ -41,6 +42,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 0
 	case "bench":
 		return bench.Main(args, stdout, stderr)
+	case "ds":
+		return dsMain(args, stdout, stderr)
+	case "sessions":
+		return sessionsMain(args, stdout, stderr)
+	case "passwd":
+		return auth.PasswdMain(args, os.Stdin, stdout, stderr)
 	case "help":
 		usage(stdout)
 		return 0
@@ -53,7 +60,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 func usage(w io.Writer) {
 	fmt.Fprint(w, `usage: gatemq [serve] [-config FILE] [-listen ADDR] [-data-dir DIR]
        gatemq version
-       gatemq bench pub|sub|conn|pubsub [flags]   (gatemq bench -h for flags)
+       gatemq passwd [-b] [-D] FILE USER [PASSWORD]   (gatemq passwd -h for details)
+       gatemq bench pub|sub|conn|pubsub|report [flags]   (gatemq bench -h for flags)
+       gatemq ds info [-data-dir DIR | -config FILE] [-json]
+       gatemq sessions list [-data-dir DIR | -config FILE] [-json]
 `)
 }
 
@@ -76,6 +86,11 @@ func serve(args []string, stderr io.Writer) int {
 	}
 	cfg.ApplyOverrides(*listen, *dataDir)
 	if err := cfg.Validate(); err != nil {
+		fmt.Fprintf(stderr, "gatemq: %v\n", err)
+		return 2
+	}
+	files, err := loadListenerFiles(cfg, *configPath)
+	if err != nil {
 		fmt.Fprintf(stderr, "gatemq: %v\n", err)
 		return 2
 	}
@@ -117,9 +132,10 @@ func serve(args []string, stderr io.Writer) int {
 		lopts := broker.ListenerOptions{MaxConnections: cfg.Listeners[i].MaxConnections,
 			NoDurableSessions: !durableOn(cfg, cfg.Listeners[i])}
 		lopts.MaxConnectionRate = cfg.Listeners[i].MaxConnectionRate
-		log.Info("listening", "address", ln.Addr().String(), "protocol", "mqtt")
+		files[i].apply(&lopts)
+		files[i].logStart(log, ln.Addr().String())
 		if isLoopback(ln.Addr()) {
-			log.Info("only local clients can connect: to open the broker to the LAN, set [[listener]] address = \"0.0.0.0:1883\" in the config file, or run with -listen 0.0.0.0:1883")
+			log.Info("only local clients can connect: to open the broker to the LAN, set [[listener]] address = \"0.0.0.0:1883\" with a password_file (or allow_anonymous = true) in the config file")
 		}
 		go func() { errc <- srv.ServeListener(ln, lopts) }()
 	}
@@ -127,15 +143,29 @@ func serve(args []string, stderr io.Writer) int {
 	log.Info("gatemq started", "version", version, "data_dir", abs)
 
 	sigc := make(chan os.Signal, 1)
-	signal.Notify(sigc, syscall.SIGINT, syscall.SIGTERM)
+	signal.Notify(sigc, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 	code := 0
-	select {
-	case sig := <-sigc:
-		log.Info("shutting down", "signal", sig.String())
-	case err := <-errc:
-		if !errors.Is(err, broker.ErrServerClosed) {
-			log.Error("listener stopped", "err", err)
-			code = 1
+wait:
+	for {
+		select {
+		case sig := <-sigc:
+			if sig == syscall.SIGHUP {
+				// TLS certificates, password files and ACLs; not the
+				// TOML file itself.
+				log.Info("reloading", "signal", sig.String())
+				for _, lf := range files {
+					lf.reload(log)
+				}
+				continue
+			}
+			log.Info("shutting down", "signal", sig.String())
+			break wait
+		case err := <-errc:
+			if !errors.Is(err, broker.ErrServerClosed) {
+				log.Error("listener stopped", "err", err)
+				code = 1
+			}
+			break wait
 		}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

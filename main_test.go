@@ -282,3 +282,54 @@ func TestMain_ConformanceConfig(t *testing.T) {
 		t.Fatalf("CONNACK %+v, want Server Keep Alive 60", pk)
 	}
 }
+
+// gatemq ds info and gatemq sessions list read the data directory of a
+// stopped broker: a durable session made through the real binary shows
+// there after a kill -9.
+func TestMain_DurableCLI(t *testing.T) {
+	bin := buildBinary(t)
+	dir := t.TempDir()
+	addr := freePort(t)
+	cmd := exec.Command(bin, "-listen", addr, "-data-dir", dir)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	waitFor(t, 10*time.Second, func() error {
+		nc, err := net.Dial("tcp", addr)
+		if err == nil {
+			nc.Close()
+		}
+		return err
+	})
+	props := packet.Properties{SessionExpiry: 3600}
+	props.Present.Add(packet.PropSessionExpiry)
+	nc, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	br := bufio.NewReader(nc)
+	nc.Write(packet.Append(nil, &packet.Connect{ClientID: "cli-durable", KeepAlive: 30, Properties: props}, packet.V5))
+	nc.Write(packet.Append(nil, &packet.Subscribe{PacketID: 1, Subscriptions: []packet.Subscription{{Filter: "cli/#", QoS: 1}}}, packet.V5))
+	nc.SetReadDeadline(time.Now().Add(5 * time.Second))
+	for i := 0; i < 2; i++ { // CONNACK, SUBACK: the subscription is committed
+		if _, err := packet.Read(br, packet.V5, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// While the broker runs, the store is locked: the command says so.
+	out, err := exec.Command(bin, "ds", "info", "-data-dir", dir).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "running broker") {
+		t.Fatalf("ds info on a running broker's store: %v\n%s", err, out)
+	}
+	cmd.Process.Signal(syscall.SIGKILL)
+	cmd.Wait()
+	out, err = exec.Command(bin, "sessions", "list", "-data-dir", dir).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "cli-durable") || !strings.Contains(string(out), "cli/#") {
+		t.Fatalf("sessions list: %v\n%s", err, out)
+	}
+	out, err = exec.Command(bin, "ds", "info", "-data-dir", dir, "-json").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), `"sessions": 1`) || !strings.Contains(string(out), `"shards": 16`) {
+		t.Fatalf("ds info: %v\n%s", err, out)
+	}
+}

@@ -14,6 +14,9 @@ var (
 	// ErrShards is returned by Open when Options.NShards differs from the
 	// number of shards the store was created with.
 	ErrShards = errors.New("boltstore: number of shards differs from the store's")
+	// ErrLocked is returned by Open when another process (a running
+	// broker) holds the store's files.
+	ErrLocked = errors.New("boltstore: store in use by another process")
 	// ErrBusy is returned when the write queue is full.
 	ErrBusy = errors.New("boltstore: write queue full")
 )

@@ -42,6 +42,10 @@ type Options struct {
 	OpenFile func(string, int, os.FileMode) (*os.File, error)
 	// Now returns the current time; tests move it. Default time.Now.
 	Now func() time.Time
+	// ReadOnly opens an existing store for reading only (the command-line
+	// tools): nothing is created, written or dropped, and Append and the
+	// Put methods fail with ErrClosed.
+	ReadOnly bool
 }
 
 func (o *Options) withDefaults() Options {
@@ -121,6 +125,7 @@ func (s *Store) boltOptions() *bolt.Options {
 		NoFreelistSync: true, // the freelist is rebuilt on open; fewer bytes per commit
 		FreelistType:   bolt.FreelistMapType,
 		OpenFile:       s.opts.OpenFile,
+		ReadOnly:       s.opts.ReadOnly,
 	}
 }
 
@@ -129,11 +134,18 @@ func (s *Store) boltOptions() *bolt.Options {
 // readable.
 func Open(dir string, opts *Options) (*Store, error) {
 	o := opts.withDefaults()
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	if o.ReadOnly {
+		if _, err := os.Stat(filepath.Join(dir, "meta.db")); err != nil {
+			return nil, fmt.Errorf("no store in %s: %w", dir, err)
+		}
+	} else if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("create %s: %w", dir, err)
 	}
 	s := &Store{dir: dir, opts: o, log: o.Logger, heads: make(map[StreamKey]uint64), changed: make(chan struct{})}
 	meta, err := bolt.Open(filepath.Join(dir, "meta.db"), 0o600, s.boltOptions())
+	if errors.Is(err, bolt.ErrTimeout) {
+		return nil, fmt.Errorf("open %s: %w", filepath.Join(dir, "meta.db"), ErrLocked)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", filepath.Join(dir, "meta.db"), err)
 	}
@@ -148,6 +160,13 @@ func Open(dir string, opts *Options) (*Store, error) {
 	}
 	s.mw = newCommitter(s.meta, o.BatchSize, o.FlushInterval)
 	s.w = newMsgWriter(s)
+	if o.ReadOnly {
+		s.w.once.Do(func() { close(s.w.quit) })
+		close(s.w.stopped)
+		s.mw.once.Do(func() { close(s.mw.quit) })
+		close(s.mw.stopped)
+		return s, nil
+	}
 	s.wg.Add(2)
 	go func() { defer s.wg.Done(); s.mw.run() }()
 	go func() { defer s.wg.Done(); s.w.run() }()
@@ -155,6 +174,19 @@ func Open(dir string, opts *Options) (*Store, error) {
 }
 
 func (s *Store) initMeta() error {
+	if s.opts.ReadOnly {
+		return s.meta.View(func(tx *bolt.Tx) error {
+			b := tx.Bucket(bucketStore)
+			if b == nil || len(b.Get(keySite)) != len(s.site) {
+				return fmt.Errorf("%s: not a gatemq store: %w", s.dir, ErrCorrupt)
+			}
+			copy(s.site[:], b.Get(keySite))
+			if v := b.Get(keyShards); len(v) == 2 {
+				s.opts.NShards = int(binary.BigEndian.Uint16(v))
+			}
+			return nil
+		})
+	}
 	return s.meta.Update(func(tx *bolt.Tx) error {
 		for _, name := range [][]byte{bucketStore, bucketSessions, bucketCursors, bucketRetained} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
@@ -210,7 +242,9 @@ func (s *Store) openGenerations() error {
 		}
 		s.gens = append(s.gens, g)
 	}
-	s.dropExpired()
+	if !s.opts.ReadOnly {
+		s.dropExpired()
+	}
 	return nil
 }
 
@@ -221,10 +255,20 @@ func (s *Store) openGeneration(id Gen) (*generation, error) {
 		return nil, fmt.Errorf("open generation %s: %w", path, err)
 	}
 	g := &generation{id: id, path: path, db: db, lrn: newLearner()}
-	err = db.Update(func(tx *bolt.Tx) error {
-		pb, err := tx.CreateBucketIfNotExists(bucketPatterns)
-		if err != nil {
-			return err
+	run := db.Update
+	if s.opts.ReadOnly {
+		run = db.View
+	}
+	err = run(func(tx *bolt.Tx) error {
+		pb := tx.Bucket(bucketPatterns)
+		if pb == nil && !s.opts.ReadOnly {
+			var err error
+			if pb, err = tx.CreateBucketIfNotExists(bucketPatterns); err != nil {
+				return err
+			}
+		}
+		if pb == nil {
+			return nil
 		}
 		if err := pb.ForEach(func(k, v []byte) error {
 			if len(k) != 4 {
