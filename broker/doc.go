@@ -59,5 +59,15 @@
 // topicTree.mu (shared-group member selection checks Online), and
 // conn.outMu is never held while taking any other lock. Session.Deliver
 // calls conn.signal with the session's mutex held; signal only does a
-// non-blocking channel send.
+// non-blocking channel send. A listener's rateLimiter.mu is a leaf.
+//
+// # Limits
+//
+// Hostile and broken clients meet limits beyond the protocol's (see
+// limits.go and the Options fields): packet size from the fixed header,
+// with bodies allocated as their bytes arrive; connections overall, per
+// listener and per source address and second; CONNECT time; topic levels;
+// subscriptions per session; User Properties per packet; queued messages
+// and bytes per session; inbound QoS 2 awaiting PUBREL (Receive Maximum
+// and a timeout). Each refusal or drop is counted in Stats.
 package broker
