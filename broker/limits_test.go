@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -351,5 +352,64 @@ func TestServer_CloseForcesStuckWriters(t *testing.T) {
 	case <-done:
 	case <-time.After(5 * time.Second):
 		t.Fatal("connection goroutines still running 5s after Close's deadline")
+	}
+}
+
+// TestLimits_MaxConnections: connections over a listener's cap or the
+// server's cap are closed at accept, before CONNECT, and counted; one
+// that ends makes room.
+func TestLimits_MaxConnections(t *testing.T) {
+	t.Parallel()
+	o := testOptions()
+	o.MaxConnections = 3
+	s := New(o)
+	var addrs []string
+	var serving sync.WaitGroup
+	for _, max := range []int{2, 0} {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addrs = append(addrs, ln.Addr().String())
+		serving.Go(func() { s.ServeListener(ln, ListenerOptions{MaxConnections: max}) })
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		s.Close(ctx)
+		serving.Wait()
+	})
+	connect := func(addr, id string) (*rawClient, bool) {
+		c := dialRaw(t, addr, packet.V311)
+		c.send(&packet.Connect{ClientID: id, CleanStart: true, KeepAlive: 30})
+		pk, err := c.tryRecv(5 * time.Second)
+		return c, err == nil && pk.Type() == packet.CONNACK
+	}
+	a1, ok1 := connect(addrs[0], "a1")
+	_, ok2 := connect(addrs[0], "a2")
+	if !ok1 || !ok2 {
+		t.Fatal("connections under the listener's cap refused")
+	}
+	if _, ok := connect(addrs[0], "a3"); ok {
+		t.Fatal("third connection to a listener capped at 2 accepted")
+	}
+	if _, ok := connect(addrs[1], "b1"); !ok {
+		t.Fatal("third connection to the server refused")
+	}
+	if _, ok := connect(addrs[1], "b2"); ok {
+		t.Fatal("fourth connection to a server capped at 3 accepted")
+	}
+	a1.disconnect()
+	waitFor(t, 5*time.Second, func() error {
+		if n := s.Stats().ClientsConnected; n != 2 {
+			return fmt.Errorf("%d connected", n)
+		}
+		return nil
+	})
+	if _, ok := connect(addrs[1], "b3"); !ok {
+		t.Fatal("refused after a connection ended")
+	}
+	if n := s.Stats().Limits.ConnectionsRefused; n != 2 {
+		t.Fatalf("counted %d refused connections, want 2", n)
 	}
 }
