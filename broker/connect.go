@@ -60,7 +60,7 @@ func (c *conn) handshake() error {
 	if props.Present.Has(packet.PropMaximumPacketSize) {
 		c.maxOut = int(props.MaximumPacketSize)
 	}
-	c.aliasMaxOut = props.TopicAliasMaximum
+	c.aliasMaxOut = min(props.TopicAliasMaximum, c.srv.opts.TopicAliasMax) // each alias holds a topic
 	if props.Present.Has(packet.PropRequestProblemInfo) {
 		c.problemInfo = props.RequestProblemInfo == 1
 	}

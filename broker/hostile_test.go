@@ -822,3 +822,62 @@ func TestHostile_SubscriberNeverReads(t *testing.T) {
 	}
 	checkBaseline()
 }
+
+// TestHostile_TopicAliasMemory: an inbound topic alias holds its topic
+// (up to 64 KiB) for the life of the connection, so the Topic Alias
+// Maximum bounds a client's memory: at the old default of 65,535, 1,000
+// PUBLISHes of 60 KB topics on new aliases held 60 MB, and 65,535 of them
+// would hold 4 GB. At the default of 10 (Mosquitto's) reassigning the
+// aliases keeps the heap flat, alias 11 ends the connection (DISCONNECT
+// 0x94), and the server uses no more aliases towards a client than that
+// either, whatever the client allows.
+func TestHostile_TopicAliasMemory(t *testing.T) {
+	o := testOptions()
+	s, addr, checkBaseline := hostileBroker(t, o)
+	if o.TopicAliasMax != 10 {
+		t.Fatalf("default Topic Alias Maximum %d", o.TopicAliasMax)
+	}
+	base := heapInUse()
+	c, ack := connectRaw(t, addr, &packet.Connect{ClientID: "aliases", CleanStart: true})
+	if ack.Properties.TopicAliasMaximum != 10 {
+		t.Fatalf("CONNACK Topic Alias Maximum %d", ack.Properties.TopicAliasMaximum)
+	}
+	long := strings.Repeat("t", 60_000)
+	w := bufio.NewWriter(c.nc)
+	for i := range 1000 {
+		p := &packet.Publish{Topic: fmt.Sprintf("%s/%d", long, i), Payload: []byte("x")}
+		p.Properties.TopicAlias = uint16(i%10 + 1)
+		p.Properties.Present.Add(packet.PropTopicAlias)
+		w.Write(packet.Append(nil, p, packet.V5))
+	}
+	w.Flush()
+	c.ping()
+	if h := heapInUse(); h > base+heapMargin {
+		t.Fatalf("heap grew by %d MiB for 10 aliases", (h-base)>>20)
+	}
+	p := &packet.Publish{Topic: "eleven", Payload: []byte("x")}
+	p.Properties.TopicAlias = 11
+	p.Properties.Present.Add(packet.PropTopicAlias)
+	c.send(p)
+	c.expectDisconnect(packet.TopicAliasInvalid)
+
+	cp := &packet.Connect{ClientID: "alias-sub", CleanStart: true}
+	cp.Properties.TopicAliasMaximum = 65535
+	cp.Properties.Present.Add(packet.PropTopicAliasMaximum)
+	sub, _ := connectRaw(t, addr, cp)
+	sub.subscribe(1, packet.Subscription{Filter: "out/#"})
+	pub := dialRaw(t, addr, packet.V311)
+	pub.mustConnect("alias-pub", true)
+	for i := range 20 {
+		pub.send(&packet.Publish{Topic: fmt.Sprintf("out/%d", i), Payload: []byte("x")})
+	}
+	for range 20 {
+		if p := sub.recvPublish(); p.Properties.TopicAlias > 10 {
+			t.Fatalf("server used topic alias %d towards a client, over its own maximum of 10", p.Properties.TopicAlias)
+		}
+	}
+	sub.nc.Close()
+	pub.nc.Close()
+	_ = s
+	checkBaseline()
+}

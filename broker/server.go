@@ -51,7 +51,9 @@ type Options struct {
 	// MaxQoS is the highest QoS granted and accepted. DefaultOptions: 2.
 	MaxQoS byte
 	// TopicAliasMax is the Topic Alias Maximum the server accepts from
-	// clients; 0 means none. DefaultOptions: 65535.
+	// clients, and the most aliases it uses towards one; 0 means none.
+	// An alias holds its topic (up to 64 KiB) for the connection's
+	// life, so this bounds a connection's memory. DefaultOptions: 10.
 	TopicAliasMax uint16
 	// SysInterval is the period of the $SYS topics; 0 disables them.
 	// DefaultOptions: 10s.
@@ -146,7 +148,7 @@ func DefaultOptions() Options {
 		MaxInflight:    32,
 		MaxQueued:      1000,
 		MaxQoS:         2,
-		TopicAliasMax:  65535,
+		TopicAliasMax:  10,
 		SysInterval:    10 * time.Second,
 
 		MaxSubscriptions: defaultMaxSubscriptions,

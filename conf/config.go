@@ -85,8 +85,10 @@ type MQTT struct {
 	RetainAvailable bool `toml:"retain_available"`
 
 	// MaxTopicAlias is the Topic Alias Maximum the server accepts from
-	// clients, 0 to 65535; 0 disables topic aliases. Key
-	// mqtt.max_topic_alias; default 65535.
+	// clients, and the most aliases it uses towards one, 0 to 65535; 0
+	// disables topic aliases. Each alias holds a topic of up to 64 KiB
+	// for the connection's life: 65535 of them could hold 4 GB. Key
+	// mqtt.max_topic_alias; default 10 (as Mosquitto).
 	MaxTopicAlias int `toml:"max_topic_alias"`
 
 	// MaxQoS is the highest QoS the server grants, 0 to 2. Key
@@ -256,7 +258,7 @@ func Default() Config {
 			MaxQueuedBytes:        0,
 			QueueQoS0Messages:     false,
 			RetainAvailable:       true,
-			MaxTopicAlias:         65535,
+			MaxTopicAlias:         10,
 			MaxQoS:                2,
 			SysInterval:           Duration(10 * time.Second),
 			ConnectTimeout:        Duration(10 * time.Second),

@@ -27,7 +27,7 @@ func TestDefault(t *testing.T) {
 		{"mqtt.max_queued_bytes", c.MQTT.MaxQueuedBytes, Size(0)},
 		{"mqtt.queue_qos0_messages", c.MQTT.QueueQoS0Messages, false},
 		{"mqtt.retain_available", c.MQTT.RetainAvailable, true},
-		{"mqtt.max_topic_alias", c.MQTT.MaxTopicAlias, 65535},
+		{"mqtt.max_topic_alias", c.MQTT.MaxTopicAlias, 10},
 		{"mqtt.max_qos", c.MQTT.MaxQoS, 2},
 		{"mqtt.sys_interval", c.MQTT.SysInterval.D(), 10 * time.Second},
 		{"mqtt.connect_timeout", c.MQTT.ConnectTimeout.D(), 10 * time.Second},

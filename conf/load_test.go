@@ -66,7 +66,7 @@ func TestLoad_Full(t *testing.T) {
 			MaxQueuedBytes:        64 << 20,
 			QueueQoS0Messages:     true,
 			RetainAvailable:       false,
-			MaxTopicAlias:         10,
+			MaxTopicAlias:         20,
 			MaxQoS:                1,
 			SysInterval:           0,
 			ConnectTimeout:        Duration(5 * time.Second),
