@@ -833,7 +833,7 @@ func TestHostile_SubscriberNeverReads(t *testing.T) {
 // either, whatever the client allows.
 func TestHostile_TopicAliasMemory(t *testing.T) {
 	o := testOptions()
-	s, addr, checkBaseline := hostileBroker(t, o)
+	_, addr, checkBaseline := hostileBroker(t, o)
 	if o.TopicAliasMax != 10 {
 		t.Fatalf("default Topic Alias Maximum %d", o.TopicAliasMax)
 	}
@@ -878,6 +878,5 @@ func TestHostile_TopicAliasMemory(t *testing.T) {
 	}
 	sub.nc.Close()
 	pub.nc.Close()
-	_ = s
 	checkBaseline()
 }
