@@ -43,7 +43,9 @@ const (
 // below the persisted cursor; the cursor is the read position held back
 // below anything still queued or in flight.
 type dstate struct {
-	// mu guards pos and skip; it is taken before the session's mutex.
+	// mu guards pos and skip, and keeps the session's delivery state
+	// snapshots in order on their way to the store (putDeliveryLocked);
+	// it is taken before the session's mutex.
 	mu   sync.Mutex
 	pos  map[boltstore.StreamKey]uint64
 	skip map[boltstore.RecordID]bool // in flight when restored: never read again
@@ -262,11 +264,55 @@ func deliveryFor(m *session.Message, clientID string, subs []session.Subscriptio
 // recorded before they are sent, so that after a crash they go again
 // with the same packet identifiers: a QoS 2 message the client has seen
 // is then recognised by it and not delivered twice.
+//
+// The cursors go with the table, in the same commit or an earlier one: a
+// delivery completed since the last save is no longer in the table, so
+// it must be behind the cursor, or a restart reads it again and a QoS 2
+// message reaches the client twice (found by the crash test).
 func (s *Server) persistInflight(sess *session.Session, done func(error)) {
+	ds := durableOf(sess)
+	if ds == nil {
+		b, err := session.MarshalInflight(sess.InflightSnapshot())
+		if err != nil {
+			done(err)
+			return
+		}
+		s.opts.Store.PutSession(sess.ClientID, partInflight, b, done)
+		return
+	}
+	ds.mu.Lock()
+	defer ds.mu.Unlock()
+	s.putDeliveryLocked(sess, ds, done)
+}
+
+// putDeliveryLocked queues the writes of a durable session's delivery
+// state: its cursors, then its in-flight table; done is called after the
+// commit that holds the table. ds.mu must be held, so that snapshots
+// reach the store in the order they were taken (a stale table committed
+// after a newer one would forget deliveries already sent).
+func (s *Server) putDeliveryLocked(sess *session.Session, ds *dstate, done func(error)) {
+	// The table is taken before the references that hold the cursors
+	// back: a delivery completed in between is then in the table
+	// (restored and resent, as DUP or PUBREL) rather than missing from
+	// it while above its cursor (read again and sent as new).
 	b, err := session.MarshalInflight(sess.InflightSnapshot())
 	if err != nil {
-		done(err)
+		if done != nil {
+			done(err)
+		}
 		return
+	}
+	cursors := make(map[boltstore.StreamKey]uint64, len(ds.pos))
+	for k, p := range ds.pos {
+		cursors[k] = p
+	}
+	for _, ref := range sess.Refs() {
+		if c, ok := cursors[ref.StreamKey]; ok && ref.Seq-1 < c {
+			cursors[ref.StreamKey] = ref.Seq - 1
+		}
+	}
+	if len(cursors) > 0 {
+		s.opts.Store.PutCursors(sess.ClientID, cursors, nil)
 	}
 	s.opts.Store.PutSession(sess.ClientID, partInflight, b, done)
 }
@@ -292,22 +338,8 @@ func (s *Server) saveSession(sess *session.Session, done func(error)) {
 	}
 	if ds := durableOf(sess); ds != nil {
 		ds.mu.Lock()
-		cursors := make(map[boltstore.StreamKey]uint64, len(ds.pos))
-		for k, p := range ds.pos {
-			cursors[k] = p
-		}
-		for _, ref := range sess.Refs() {
-			if c, ok := cursors[ref.StreamKey]; ok && ref.Seq-1 < c {
-				cursors[ref.StreamKey] = ref.Seq - 1
-			}
-		}
+		s.putDeliveryLocked(sess, ds, nil)
 		ds.mu.Unlock()
-		if len(cursors) > 0 {
-			s.opts.Store.PutCursors(sess.ClientID, cursors, nil)
-		}
-		if ib, err := session.MarshalInflight(sess.InflightSnapshot()); err == nil {
-			s.opts.Store.PutSession(sess.ClientID, partInflight, ib, nil)
-		}
 	}
 	s.opts.Store.PutSession(sess.ClientID, partState, b, done)
 }
