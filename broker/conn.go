@@ -169,6 +169,41 @@ func (c *conn) send(pk packet.Packet) {
 	c.signal()
 }
 
+// reply queues a control packet answering what the reader is handling
+// (PUBACK, PINGRESP, ...). It does not wake a writer: the reader writes
+// its replies itself once its input is drained (flushReplies), so a
+// client's acknowledgements cost no goroutine switch and go out together.
+// Only the reader goroutine calls it.
+func (c *conn) reply(pk packet.Packet) {
+	c.outMu.Lock()
+	c.ctl = append(c.ctl, pk)
+	c.outMu.Unlock()
+	c.pending.Store(true)
+}
+
+// flushReplies writes what is pending on the reader goroutine, unless a
+// writer goroutine already runs (it will). The reader calls it before a
+// read that may block.
+func (c *conn) flushReplies() error {
+	if !c.pending.Load() || !c.writing.CompareAndSwap(false, true) {
+		return nil
+	}
+	c.pending.Store(false)
+	if err := c.flush(); err != nil {
+		// Leave writing set, as the writer does: nothing writes again.
+		c.closeSocket()
+		if errors.Is(err, errFinalSent) {
+			return net.ErrClosed
+		}
+		return err
+	}
+	c.writing.Store(false)
+	if c.pending.Load() {
+		c.signal() // queued meanwhile by another goroutine
+	}
+	return nil
+}
+
 // disconnect sends a v5 DISCONNECT with reason and then closes the
 // connection; for 3.x, where the server has no DISCONNECT, it just
 // closes. It returns at once; the writer closes the socket after the

@@ -64,6 +64,13 @@ func (c *conn) readBody(h packet.Header) (packet.Packet, error) {
 // is decoded into a variable of this frame rather than a new allocation:
 // it is the packet that comes by the million.
 func (c *conn) readAndHandle() error {
+	if c.rd.r == c.rd.w {
+		// Nothing buffered: the next read may block, so write the
+		// replies to what was read so far.
+		if err := c.flushReplies(); err != nil {
+			return err
+		}
+	}
 	h, err := c.readHeader()
 	if err != nil {
 		return err
@@ -105,7 +112,7 @@ func (c *conn) handle(pk packet.Packet) error {
 		if !ok {
 			ack.Reason = packet.PacketIdentifierNotFound
 		}
-		c.send(ack)
+		c.reply(ack)
 	case *packet.Pubcomp:
 		c.sess.Pubcomp(p.PacketID)
 	case *packet.Subscribe:
@@ -113,7 +120,7 @@ func (c *conn) handle(pk packet.Packet) error {
 	case *packet.Unsubscribe:
 		c.handleUnsubscribe(p)
 	case *packet.Pingreq:
-		c.send(&packet.Pingresp{})
+		c.reply(&packet.Pingresp{})
 	case *packet.Disconnect:
 		return c.handleDisconnect(p)
 	case *packet.Connect:
@@ -147,10 +154,10 @@ func (c *conn) handlePubrec(p *packet.Pubrec) {
 			})
 			return
 		}
-		c.send(rel)
+		c.reply(rel)
 		return
 	}
-	c.send(&packet.Pubrel{PacketID: p.PacketID, Reason: packet.PacketIdentifierNotFound})
+	c.reply(&packet.Pubrel{PacketID: p.PacketID, Reason: packet.PacketIdentifierNotFound})
 }
 
 func (c *conn) handleDisconnect(p *packet.Disconnect) error {

@@ -128,7 +128,7 @@ func (c *conn) handlePublish(p *packet.Publish) error {
 		// message went to durable storage.
 		c.fillAck(slot, ack, stored)
 	} else {
-		c.send(ack)
+		c.reply(ack)
 	}
 	return nil
 }
