@@ -123,3 +123,36 @@ func (s *Store) noteCorrupt() {
 	s.corrupt++
 	s.mu.Unlock()
 }
+
+// OnceKeys returns the keys recorded by AppendOnce and not released by
+// Forget, in every generation still kept.
+func (s *Store) OnceKeys() ([][]byte, error) {
+	s.mu.RLock()
+	gens := append([]*generation(nil), s.gens...)
+	s.mu.RUnlock()
+	live := make(map[string]bool)
+	for _, g := range gens { // oldest first: a later tombstone wins
+		err := g.db.View(func(tx *bolt.Tx) error {
+			b := tx.Bucket(bucketOnce)
+			if b == nil {
+				return nil
+			}
+			return b.ForEach(func(k, v []byte) error {
+				if len(v) == 0 {
+					delete(live, string(k))
+				} else {
+					live[string(k)] = true
+				}
+				return nil
+			})
+		})
+		if err != nil && !errors.Is(err, bolt.ErrDatabaseNotOpen) {
+			return nil, err
+		}
+	}
+	out := make([][]byte, 0, len(live))
+	for k := range live {
+		out = append(out, []byte(k))
+	}
+	return out, nil
+}

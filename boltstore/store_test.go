@@ -378,3 +378,32 @@ func TestStore_DiskFull(t *testing.T) {
 		}
 	}
 }
+
+func TestStore_OnceKeysCommitWithTheirRecord(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 3)
+	s.AppendOnce("pub", "t", nil, []byte("a"), []byte("pub\x00\x00\x07"), func(_ RecordID, err error) { done <- err })
+	s.AppendOnce("pub", "t", nil, []byte("b"), []byte("pub\x00\x00\x08"), func(_ RecordID, err error) { done <- err })
+	for i := 0; i < 2; i++ {
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.Forget([]byte("pub\x00\x00\x07"), func(err error) { done <- err })
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	s = openTest(t, dir, nil)
+	keys, err := s.OnceKeys()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(keys) != 1 || string(keys[0]) != "pub\x00\x00\x08" {
+		t.Fatalf("once keys after restart: %q, want only packet 8", keys)
+	}
+}

@@ -16,6 +16,8 @@ type appendReq struct {
 	topic   string
 	meta    []byte
 	payload []byte
+	once    []byte // AppendOnce's key, recorded in the same transaction
+	forget  []byte // Forget's key: a request with no record
 	done    func(RecordID, error)
 }
 
@@ -52,13 +54,38 @@ func newMsgWriter(s *Store) *msgWriter {
 // must not block. Append blocks while the write queue is full, which
 // paces publishers to the disk.
 func (s *Store) Append(publisher, topic string, meta, payload []byte, done func(RecordID, error)) {
-	req := &appendReq{shard: ShardOf(publisher, s.opts.NShards), topic: topic, meta: meta, payload: payload, done: done}
+	s.AppendOnce(publisher, topic, meta, payload, nil, done)
+}
+
+// AppendOnce is Append that also records key in the same transaction as
+// the record, so that "this publisher's message with this packet ID is
+// stored" survives a crash exactly when the record does (inbound QoS 2,
+// exactly once). OnceKeys lists the keys; Forget releases one.
+func (s *Store) AppendOnce(publisher, topic string, meta, payload, key []byte, done func(RecordID, error)) {
+	req := &appendReq{shard: ShardOf(publisher, s.opts.NShards), topic: topic, meta: meta, payload: payload, once: key, done: done}
+	s.enqueue(req)
+}
+
+// Forget releases a key recorded by AppendOnce (the publisher's PUBREL
+// came). It is written with the next batch; done may be nil.
+func (s *Store) Forget(key []byte, done func(error)) {
+	s.enqueue(&appendReq{forget: key, done: func(_ RecordID, err error) {
+		if done != nil {
+			done(err)
+		}
+	}})
+}
+
+func (s *Store) enqueue(req *appendReq) {
+	done := req.done
 	select {
 	case s.w.reqs <- req:
 	case <-s.w.quit:
 		done(RecordID{}, ErrClosed)
 	}
 }
+
+var bucketOnce = []byte("once")
 
 func (w *msgWriter) close() {
 	w.once.Do(func() { close(w.quit) })
@@ -152,7 +179,37 @@ func (w *msgWriter) commit(batch []*appendReq) {
 		newPatterns = newPatterns[:0]
 		pb := tx.Bucket(bucketPatterns)
 		buckets := make(map[StreamKey]*bolt.Bucket)
+		var ob *bolt.Bucket
+		onceBucket := func() (*bolt.Bucket, error) {
+			if ob == nil {
+				var err error
+				ob, err = tx.CreateBucketIfNotExists(bucketOnce)
+				return ob, err
+			}
+			return ob, nil
+		}
 		for i, r := range batch {
+			if r.forget != nil {
+				// A tombstone in the newest generation: the key may sit
+				// in an older one, which is never written again.
+				b, err := onceBucket()
+				if err != nil {
+					return err
+				}
+				if err := b.Put(r.forget, nil); err != nil {
+					return fmt.Errorf("put once tombstone: %w", err)
+				}
+				continue
+			}
+			if r.once != nil {
+				b, err := onceBucket()
+				if err != nil {
+					return err
+				}
+				if err := b.Put(r.once, []byte{1}); err != nil {
+					return fmt.Errorf("put once key: %w", err)
+				}
+			}
 			s.mu.Lock() // the learner's patterns are read by Streams
 			id, pattern, _ := g.lrn.stream(r.topic)
 			needPattern := !g.lrn.persisted[id-1]

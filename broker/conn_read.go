@@ -108,6 +108,9 @@ func (c *conn) handle(pk packet.Packet) error {
 		c.handlePubrec(p)
 	case *packet.Pubrel:
 		ok := c.sess.ReleaseQoS2(p.PacketID)
+		if ok && c.srv.opts.Store != nil && c.sess.IsDurable() {
+			c.srv.opts.Store.Forget(onceKey(c.clientID, p.PacketID), nil)
+		}
 		ack := &packet.Pubcomp{PacketID: p.PacketID}
 		if !ok {
 			ack.Reason = packet.PacketIdentifierNotFound

@@ -18,6 +18,9 @@ import (
 // after the commit (fsync) and must not block.
 type Store interface {
 	Append(publisher, topic string, meta, payload []byte, done func(boltstore.RecordID, error))
+	AppendOnce(publisher, topic string, meta, payload, once []byte, done func(boltstore.RecordID, error))
+	Forget(once []byte, done func(error))
+	OnceKeys() ([][]byte, error)
 	Streams(match func(pattern string) bool) []boltstore.StreamInfo
 	Read(k boltstore.StreamKey, after uint64, max int, buf []boltstore.Record, corrupt func(boltstore.RecordID, error)) ([]boltstore.Record, error)
 	PutSession(clientID, part string, value []byte, done func(error))
@@ -458,6 +461,9 @@ func (s *Server) Restore() error {
 	if err != nil {
 		return fmt.Errorf("restore durable sessions: %w", err)
 	}
+	if err := s.restoreInbound(); err != nil {
+		return err
+	}
 	retained := 0
 	err = st.LoadRetained(func(topic string, v []byte) error {
 		m, err := decodeRetained(topic, v)
@@ -502,4 +508,29 @@ func (s *Server) restoreInflight(ds *dstate, entries []session.InflightEntry) []
 		out = append(out, d)
 	}
 	return out
+}
+
+// onceKey names an incoming QoS 2 message of a durable publisher session
+// in the store: client ID, 0x00, packet ID (big-endian).
+func onceKey(clientID string, id uint16) []byte {
+	return append(append([]byte(clientID), 0), byte(id>>8), byte(id))
+}
+
+// restoreInbound gives restored sessions back the incoming QoS 2
+// messages stored but not yet released by PUBREL.
+func (s *Server) restoreInbound() error {
+	keys, err := s.opts.Store.OnceKeys()
+	if err != nil {
+		return fmt.Errorf("read inbound QoS 2 state: %w", err)
+	}
+	for _, k := range keys {
+		i := len(k) - 3
+		if i < 0 || k[i] != 0 {
+			continue
+		}
+		if sess := s.sessions.Get(string(k[:i])); sess != nil {
+			sess.RestoreInbound(uint16(k[i+1])<<8 | uint16(k[i+2]))
+		}
+	}
+	return nil
 }

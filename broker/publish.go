@@ -99,7 +99,11 @@ func (c *conn) handlePublish(p *packet.Publish) error {
 			}
 			if !dup { // exactly once: a resent PUBLISH is not delivered again [MQTT-4.3.3-10]
 				id := p.PacketID
-				n, st := c.srv.publishThen(m, c.onStored(slot, func() { c.sess.ReleaseQoS2(id) }))
+				var once []byte
+				if c.srv.opts.Store != nil && c.sess.IsDurable() {
+					once = onceKey(c.clientID, id)
+				}
+				n, st := c.srv.publishOnce(m, once, c.onStored(slot, func() { c.sess.ReleaseQoS2(id) }))
 				stored = st
 				if n == 0 {
 					reason = packet.NoMatchingSubscribers

@@ -23,6 +23,14 @@ func (s *Server) publish(m *session.Message) int {
 // store's writer goroutine. Durable sessions are woken after the commit
 // and read the message from the store.
 func (s *Server) publishThen(m *session.Message, onStored func(error)) (n int, stored bool) {
+	return s.publishOnce(m, nil, onStored)
+}
+
+// publishOnce is publishThen recording once (the publisher's client ID
+// and packet ID of an incoming QoS 2 message) in the same commit as the
+// stored message, so that a PUBLISH resent after a crash is recognised
+// and not stored again.
+func (s *Server) publishOnce(m *session.Message, once []byte, onStored func(error)) (n int, stored bool) {
 	var (
 		durables []*session.Session
 		w        *storeWait
@@ -45,7 +53,7 @@ func (s *Server) publishThen(m *session.Message, onStored func(error)) (n int, s
 	}
 	if len(durables) > 0 {
 		w.add()
-		s.opts.Store.Append(m.From, m.Topic, session.EncodeMeta(m), m.Payload, func(_ boltstore.RecordID, err error) {
+		s.opts.Store.AppendOnce(m.From, m.Topic, session.EncodeMeta(m), m.Payload, once, func(_ boltstore.RecordID, err error) {
 			if err == nil {
 				for _, d := range durables {
 					d.Wake()

@@ -316,3 +316,18 @@ func DecodeMessage(topic string, meta, payload []byte) (*Message, error) {
 	}
 	return m, nil
 }
+
+// RestoreInbound records an incoming QoS 2 message as received and
+// awaiting PUBREL, after a restart.
+func (s *Session) RestoreInbound(id uint16) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.inbound == nil {
+		s.inbound = make(map[uint16]int64)
+	}
+	now := time.Now().UnixNano()
+	s.inbound[id] = now
+	if s.relOldest == 0 || now < s.relOldest {
+		s.relOldest = now
+	}
+}
