@@ -20,7 +20,12 @@ run: build
 	./gatemq -data-dir ./data
 
 # test-deps installs the Debian packages the interop tests and benchmarks
-# drive (mosquitto_pub/mosquitto_sub and the mosquitto broker).
+# drive (mosquitto_pub/mosquitto_sub and the mosquitto broker), and
+# MQTT.js (npm package mqtt) under node for the WebSocket test, into
+# $(MQTTJS_PREFIX) (gitignored; TestMain_WebSocketMQTTJS installs it
+# there itself if this did not).
+MQTTJS_PREFIX := .cache/npm
+
 test-deps:
 	@if ! { command -v mosquitto_sub && { command -v mosquitto || [ -x /usr/sbin/mosquitto ]; }; } >/dev/null 2>&1; then \
 		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
@@ -29,6 +34,19 @@ test-deps:
 		else \
 			echo "warning: mosquitto-clients missing and not root: interop tests will be skipped"; \
 		fi; \
+	fi
+	@if ! { command -v node && command -v npm; } >/dev/null 2>&1; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+			echo "installing nodejs and npm"; \
+			(apt-get update -qq || true) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null; \
+		else \
+			echo "warning: node or npm missing and not root: the MQTT.js WebSocket test will be skipped"; \
+		fi; \
+	fi
+	@if command -v npm >/dev/null 2>&1 && [ ! -f $(MQTTJS_PREFIX)/node_modules/mqtt/package.json ]; then \
+		echo "installing MQTT.js (npm mqtt@5) into $(MQTTJS_PREFIX)"; \
+		npm install --no-save --no-audit --no-fund --loglevel=error --prefix $(MQTTJS_PREFIX) mqtt@5 >/dev/null \
+			|| echo "warning: npm install mqtt@5 failed: the MQTT.js WebSocket test will try again or be skipped"; \
 	fi
 
 vet:
