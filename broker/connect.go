@@ -238,7 +238,8 @@ func (s *Server) openSession(c *conn, clean bool, expiry uint32, recvMax int, qu
 	queueAck(present)
 	sess.Attach(c, recvMax, c.signal)
 	if sess.IsDurable() {
-		s.saveSession(sess, nil) // expiry, last seen, online
+		s.saveSession(sess, nil)              // expiry, last seen, online
+		s.saveWill(sess, c.will, time.Time{}) // or clears a stale one
 	}
 	return present
 }
@@ -263,6 +264,8 @@ func (s *Server) connClosed(c *conn, why closeReason) {
 	}
 	if c.will != nil && why != closeNormal && why != closeShutdown {
 		s.scheduleWill(c.will, c.sess)
+	} else if c.will != nil && why == closeNormal {
+		s.saveWill(c.sess, nil, time.Time{}) // discarded [MQTT-3.14.4-3]
 	}
 	if c.sess.Expiry() == 0 {
 		s.endSessionLocked(c.sess)

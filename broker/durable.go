@@ -2,6 +2,7 @@ package broker
 
 import (
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -450,6 +451,7 @@ func (s *Server) Restore() error {
 		for _, sub := range saved.Subs {
 			s.topics.subscribe(sess, sub)
 		}
+		s.restoreWill(sess, parts[partWill], now)
 		s.connectMu.Lock()
 		s.startExpiryIn(sess, left)
 		s.connectMu.Unlock()
@@ -533,4 +535,66 @@ func (s *Server) restoreInbound() error {
 		}
 	}
 	return nil
+}
+
+const partWill = "will"
+
+// savedWill is a durable session's will as persisted: its message, delay
+// and expiry, and when it is due (0 while the client is connected).
+type savedWill struct {
+	Topic    string            `json:"topic"`
+	Payload  []byte            `json:"payload"`
+	QoS      byte              `json:"qos"`
+	Retain   bool              `json:"retain"`
+	Props    packet.Properties `json:"props"`
+	Delay    uint32            `json:"delay"`
+	Expiry   uint32            `json:"expiry"`
+	HasExp   bool              `json:"has_expiry"`
+	Username string            `json:"username"`
+	Due      int64             `json:"due,omitempty"` // unix ns
+}
+
+// saveWill persists sess's will, due at due (zero: its client is
+// connected), or clears it when w is nil. Wills thus survive restarts:
+// one whose client was connected when the broker stopped is handled as
+// if the connection had dropped at the restart.
+func (s *Server) saveWill(sess *session.Session, w *will, due time.Time) {
+	if s.opts.Store == nil || !sess.IsDurable() {
+		return
+	}
+	var b []byte
+	if w != nil {
+		sw := savedWill{Topic: w.msg.Topic, Payload: w.msg.Payload, QoS: w.msg.QoS, Retain: w.msg.Retain,
+			Props: w.msg.Props, Delay: w.delay, Expiry: w.expiry, HasExp: w.hasExp, Username: w.username}
+		if !due.IsZero() {
+			sw.Due = due.UnixNano()
+		}
+		b, _ = json.Marshal(sw)
+	}
+	s.opts.Store.PutSession(sess.ClientID, partWill, b, nil)
+}
+
+// restoreWill schedules a restored session's will. The listener policy is
+// not known before the listeners are served, so the publish ACL was the
+// one checked at CONNECT.
+func (s *Server) restoreWill(sess *session.Session, b []byte, now time.Time) {
+	if len(b) == 0 {
+		return
+	}
+	var sw savedWill
+	if err := json.Unmarshal(b, &sw); err != nil {
+		s.log.Error("undecodable saved will dropped", logClientID, sess.ClientID, logErr, err)
+		return
+	}
+	w := &will{
+		msg:   session.Message{Topic: sw.Topic, Payload: sw.Payload, QoS: sw.QoS, Retain: sw.Retain, From: sess.ClientID, Props: sw.Props},
+		delay: sw.Delay, expiry: sw.Expiry, hasExp: sw.HasExp, username: sw.Username,
+	}
+	due := now.Add(time.Duration(min(w.delay, sess.Expiry())) * time.Second)
+	if sw.Due != 0 {
+		due = time.Unix(0, sw.Due)
+	}
+	s.connectMu.Lock()
+	defer s.connectMu.Unlock()
+	s.scheduleWillAt(w, sess, due.Sub(now))
 }

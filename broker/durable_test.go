@@ -382,3 +382,53 @@ func TestDurable_InboundQoS2ExactlyOnceAcrossRestart(t *testing.T) {
 	}
 	sub.expectNothing(150 * time.Millisecond)
 }
+
+// A durable session's will survives a restart: one waiting for its delay
+// is published when due, one whose client was connected at the stop is
+// published as if the connection had dropped then.
+func TestDurable_WillSurvivesRestart(t *testing.T) {
+	t.Parallel()
+	b := startDurable(t, t.TempDir(), testOptions(), nil)
+	watch := func() *rawClient {
+		w, _ := connect5(t, b.addr, "will-watcher", false, withExpiry(600))
+		w.subscribe(1, packet.Subscription{Filter: "wills/#", QoS: 1})
+		return w
+	}
+	withWill := func(id string, delay uint32) *rawClient {
+		c := dialRaw(t, b.addr, packet.V5)
+		cp := &packet.Connect{ClientID: id, KeepAlive: 60, Properties: withExpiry(600), WillFlag: true, WillQoS: 1,
+			WillTopic: "wills/" + id, WillPayload: []byte(id + " gone")}
+		cp.WillProperties.WillDelay = delay
+		cp.WillProperties.Present.Add(packet.PropWillDelay)
+		if ack := c.connect(cp); ack.Reason != packet.Success {
+			t.Fatalf("connect %s: %v", id, ack.Reason)
+		}
+		return c
+	}
+	w := watch()
+	dropped := withWill("dropped", 2)
+	withWill("connected", 1)
+	dropped.nc.Close() // abnormal close: its will waits 2 s
+	waitFor(t, 5*time.Second, func() error {
+		b.srv.mu.Lock()
+		defer b.srv.mu.Unlock()
+		if b.srv.wills["dropped"] == nil {
+			return errors.New("will not pending yet")
+		}
+		return nil
+	})
+	w.disconnect()
+	start := time.Now()
+	b.restart()
+	w = watch()
+	got := map[string]bool{}
+	for _, p := range w.receiveAll(2) {
+		got[string(p.Payload)] = true
+	}
+	if !got["dropped gone"] || !got["connected gone"] {
+		t.Fatalf("wills after restart: %v", got)
+	}
+	if el := time.Since(start); el < time.Second {
+		t.Fatalf("wills published %v after the restart, before their delay", el)
+	}
+}

@@ -63,14 +63,24 @@ func newWill(cp *packet.Connect, clientID string) *will {
 // outlives the connection, whichever of the delay and the session's end
 // comes first [MQTT-3.1.3-9]. connectMu must be held.
 func (s *Server) scheduleWill(w *will, sess *session.Session) {
-	delay := min(w.delay, sess.Expiry())
-	if delay == 0 {
+	d := time.Duration(min(w.delay, sess.Expiry())) * time.Second
+	if d > 0 {
+		s.saveWill(sess, w, time.Now().Add(d)) // the delay survives a restart
+	}
+	s.scheduleWillAt(w, sess, d)
+}
+
+// scheduleWillAt publishes w after d (at once when d <= 0) unless the
+// session is taken back first. connectMu must be held.
+func (s *Server) scheduleWillAt(w *will, sess *session.Session, d time.Duration) {
+	if d <= 0 {
 		s.publishWill(w)
+		s.saveWill(sess, nil, time.Time{})
 		return
 	}
 	pw := &pendingWill{w: w, sess: sess}
 	id := sess.ClientID
-	pw.timer = time.AfterFunc(time.Duration(delay)*time.Second, func() {
+	pw.timer = time.AfterFunc(d, func() {
 		s.mu.Lock()
 		cur := s.wills[id]
 		if cur == pw {
@@ -79,6 +89,7 @@ func (s *Server) scheduleWill(w *will, sess *session.Session) {
 		s.mu.Unlock()
 		if cur == pw {
 			s.publishWill(w)
+			s.saveWill(sess, nil, time.Time{})
 		}
 	})
 	s.mu.Lock()
