@@ -51,7 +51,8 @@ type conn struct {
 	nc     net.Conn
 	rd     reader
 	remote string
-	// connectBy is when the TLS handshake and CONNECT must be done by.
+	// connectBy is when the TLS handshake and CONNECT must be done by,
+	// set by serve; reader-owned.
 	connectBy time.Time
 
 	// Set by the reader during CONNECT before the writer starts, then
@@ -95,7 +96,6 @@ func newConn(s *Server, nc net.Conn) *conn {
 		srv:         s,
 		nc:          nc,
 		remote:      nc.RemoteAddr().String(),
-		connectBy:   time.Now().Add(s.opts.ConnectTimeout),
 		problemInfo: true,
 		done:        make(chan struct{}),
 		cleaned:     make(chan struct{}),
@@ -109,6 +109,7 @@ func (c *conn) serve() {
 	defer c.srv.wg.Done()
 	defer c.recoverPanic()
 	c.srv.stats.connOpened()
+	c.connectBy = time.Now().Add(c.srv.opts.ConnectTimeout)
 	err := c.handshakeTLS()
 	if err == nil {
 		err = c.handshake()
