@@ -100,9 +100,8 @@ type Saved struct {
 	Expiry   uint32         `json:"expiry"`
 	LastSeen int64          `json:"last_seen"` // unix nanoseconds
 	Subs     []Subscription `json:"subs"`
-	Inbound  []uint16       `json:"inbound,omitempty"` // QoS 2 received, PUBREL not yet
-	Will     []byte         `json:"will,omitempty"`    // the broker's encoded pending will
-	Online   bool           `json:"online,omitempty"`  // a connection was attached when saved
+	Will     []byte         `json:"will,omitempty"`   // the broker's encoded pending will
+	Online   bool           `json:"online,omitempty"` // a connection was attached when saved
 }
 
 // Snapshot returns the session's Saved state.
@@ -122,10 +121,6 @@ func (s *Session) Snapshot() Saved {
 		}
 		return 0
 	})
-	for id := range s.inbound {
-		st.Inbound = append(st.Inbound, id)
-	}
-	slices.Sort(st.Inbound)
 	return st
 }
 
@@ -140,7 +135,13 @@ func UnmarshalSaved(b []byte) (Saved, error) {
 }
 
 // Restore returns an offline durable session with st's subscriptions,
-// expiry, last-seen time and inbound QoS 2 state.
+// expiry and last-seen time.
+//
+// Saved has no inbound QoS 2 state: the store's once keys, written in the
+// commit of each message (the broker's restoreInbound), are the only record of
+// it. A copy saved with the state went stale at the next PUBREL, and
+// restoring it made a later PUBLISH that reused the packet identifier
+// look like a resend: acknowledged, and dropped (found by the crash test).
 func Restore(clientID string, st Saved, opts Options) *Session {
 	s := New(clientID, opts)
 	s.durable = true
@@ -148,14 +149,6 @@ func Restore(clientID string, st Saved, opts Options) *Session {
 	s.lastSeen = time.Unix(0, st.LastSeen)
 	for _, sub := range st.Subs {
 		s.subs[sub.Filter] = sub
-	}
-	if len(st.Inbound) > 0 {
-		now := time.Now().UnixNano()
-		s.inbound = make(map[uint16]int64, len(st.Inbound))
-		for _, id := range st.Inbound {
-			s.inbound[id] = now
-		}
-		s.relOldest = now
 	}
 	return s
 }
