@@ -64,6 +64,8 @@
 //	"sessions"  client ID + 0x00 + part -> caller's bytes + CRC-32C
 //	"cursors"   client ID + 0x00 + StreamKey.Bytes() -> seq (uint64 BE)
 //	"retained"  topic -> caller's bytes + CRC-32C
+//	"assigned"  client ID + 0x00 + RecordID (StreamKey.Bytes, seq BE) -> empty:
+//	            a shared subscription's message given to a durable member
 //
 // # Writes and durability
 //

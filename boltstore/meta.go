@@ -33,6 +33,11 @@ func (s *Store) DeleteSession(clientID string, done func(error)) {
 		if err := deletePrefix(tx.Bucket(bucketSessions), p); err != nil {
 			return err
 		}
+		if b := tx.Bucket(bucketAssigned); b != nil {
+			if err := deletePrefix(b, p); err != nil {
+				return err
+			}
+		}
 		return deletePrefix(tx.Bucket(bucketCursors), p)
 	}, done)
 }
@@ -194,4 +199,73 @@ func openValue(v []byte) ([]byte, error) {
 		return nil, fmt.Errorf("checksum mismatch: %w", ErrCorrupt)
 	}
 	return bytes.Clone(body), nil
+}
+
+// Messages of shared subscriptions are given to one member of the group.
+// For a durable member the store keeps the assignment: "assigned"
+// client ID + 0x00 + RecordID (26 bytes) -> nothing.
+
+var bucketAssigned = []byte("assigned")
+
+func assignedKey(clientID string, id RecordID) []byte {
+	k := append(cursorPrefix(clientID), id.StreamKey.Bytes()...)
+	return binary.BigEndian.AppendUint64(k, id.Seq)
+}
+
+// Assign records that the stored message id is for clientID's session.
+func (s *Store) Assign(clientID string, id RecordID, done func(error)) {
+	k := assignedKey(clientID, id)
+	s.mw.update(func(tx *bolt.Tx) error {
+		b, err := tx.CreateBucketIfNotExists(bucketAssigned)
+		if err != nil {
+			return err
+		}
+		return b.Put(k, nil)
+	}, done)
+}
+
+// Unassign removes assignments the session has finished with.
+func (s *Store) Unassign(clientID string, ids []RecordID, done func(error)) {
+	keys := make([][]byte, len(ids))
+	for i, id := range ids {
+		keys[i] = assignedKey(clientID, id)
+	}
+	s.mw.update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketAssigned)
+		if b == nil {
+			return nil
+		}
+		for _, k := range keys {
+			if err := b.Delete(k); err != nil {
+				return err
+			}
+		}
+		return nil
+	}, done)
+}
+
+// Assigned returns the stored messages assigned to clientID's session.
+func (s *Store) Assigned(clientID string) ([]RecordID, error) {
+	var out []RecordID
+	p := cursorPrefix(clientID)
+	err := s.meta.View(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketAssigned)
+		if b == nil {
+			return nil
+		}
+		c := b.Cursor()
+		for k, _ := c.Seek(p); k != nil && bytes.HasPrefix(k, p); k, _ = c.Next() {
+			rest := k[len(p):]
+			if len(rest) != 26 {
+				return fmt.Errorf("assignment of %q: %w", clientID, ErrCorrupt)
+			}
+			sk, err := ParseStreamKey(rest[:18])
+			if err != nil {
+				return err
+			}
+			out = append(out, RecordID{StreamKey: sk, Seq: binary.BigEndian.Uint64(rest[18:])})
+		}
+		return nil
+	})
+	return out, err
 }

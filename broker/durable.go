@@ -22,6 +22,9 @@ type Store interface {
 	AppendOnce(publisher, topic string, meta, payload, once []byte, done func(boltstore.RecordID, error))
 	Forget(once []byte, done func(error))
 	OnceKeys() ([][]byte, error)
+	Assign(clientID string, id boltstore.RecordID, done func(error))
+	Unassign(clientID string, ids []boltstore.RecordID, done func(error))
+	Assigned(clientID string) ([]boltstore.RecordID, error)
 	Streams(match func(pattern string) bool) []boltstore.StreamInfo
 	Read(k boltstore.StreamKey, after uint64, max int, buf []boltstore.Record, corrupt func(boltstore.RecordID, error)) ([]boltstore.Record, error)
 	PutSession(clientID, part string, value []byte, done func(error))
@@ -53,6 +56,10 @@ type dstate struct {
 	mu   sync.Mutex
 	pos  map[boltstore.StreamKey]uint64
 	skip map[boltstore.RecordID]bool // in flight when restored: never read again
+	// fetched holds the shared-subscription messages assigned to the
+	// session that it has read; once no longer queued or in flight they
+	// are done and their assignments are released.
+	fetched map[boltstore.RecordID]bool
 }
 
 func durableOf(sess *session.Session) *dstate {
@@ -172,10 +179,10 @@ func (s *Server) refill(sess *session.Session) {
 		return
 	}
 	filters := durableFilters(sess)
-	if len(filters) == 0 {
-		return
+	var streams []boltstore.StreamInfo
+	if len(filters) > 0 {
+		streams = s.opts.Store.Streams(func(p string) bool { return anyMayMatch(filters, p) })
 	}
-	streams := s.opts.Store.Streams(func(p string) bool { return anyMayMatch(filters, p) })
 	now := time.Now().UnixNano()
 	ds.mu.Lock()
 	defer ds.mu.Unlock()
@@ -236,6 +243,77 @@ func (s *Server) refill(sess *session.Session) {
 			sess.Enqueue(d)
 			want--
 		}
+	}
+	if want > 0 {
+		s.refillAssignedLocked(sess, ds, want, now)
+	}
+}
+
+// refillAssignedLocked queues the shared-subscription messages assigned
+// to sess that it has not read yet. ds.mu is held.
+func (s *Server) refillAssignedLocked(sess *session.Session, ds *dstate, want int, now int64) {
+	ids, err := s.opts.Store.Assigned(sess.ClientID)
+	if err != nil {
+		s.log.Error("read assigned messages", logClientID, sess.ClientID, logErr, err)
+		return
+	}
+	var shared []session.Subscription
+	for _, sub := range sess.Subscriptions() {
+		if _, f, ok := splitShared(sub.Filter); ok {
+			sub.Filter = f
+			sub.NoLocal = false
+			shared = append(shared, sub)
+		}
+	}
+	if ds.fetched == nil {
+		ds.fetched = make(map[boltstore.RecordID]bool)
+	}
+	for _, id := range ids {
+		if want <= 0 {
+			return
+		}
+		if ds.fetched[id] {
+			continue
+		}
+		ds.fetched[id] = true
+		if ds.skip[id] {
+			continue // in flight since before a restart
+		}
+		recs, err := s.opts.Store.Read(id.StreamKey, id.Seq-1, 1, nil, nil)
+		if err != nil || len(recs) != 1 || recs[0].ID != id {
+			continue // dropped by retention, or corrupt: done
+		}
+		m, err := session.DecodeMessage(recs[0].Topic, recs[0].Meta, recs[0].Payload)
+		if err != nil || m.Expired(now) {
+			continue
+		}
+		if d, ok := deliveryFor(m, sess.ClientID, shared); ok {
+			d.Ref = id
+			sess.Enqueue(d)
+			want--
+		}
+	}
+}
+
+// releaseAssignedLocked releases the assignments the session has read and
+// no longer holds queued or in flight. ds.mu is held.
+func (s *Server) releaseAssignedLocked(sess *session.Session, ds *dstate, refs []boltstore.RecordID) {
+	if len(ds.fetched) == 0 {
+		return
+	}
+	held := make(map[boltstore.RecordID]bool, len(refs))
+	for _, r := range refs {
+		held[r] = true
+	}
+	var done []boltstore.RecordID
+	for id := range ds.fetched {
+		if !held[id] {
+			done = append(done, id)
+			delete(ds.fetched, id)
+		}
+	}
+	if len(done) > 0 {
+		s.opts.Store.Unassign(sess.ClientID, done, nil)
 	}
 }
 
@@ -310,7 +388,8 @@ func (s *Server) putDeliveryLocked(sess *session.Session, ds *dstate, done func(
 	for k, p := range ds.pos {
 		cursors[k] = p
 	}
-	for _, ref := range sess.Refs() {
+	refs := sess.Refs()
+	for _, ref := range refs {
 		if c, ok := cursors[ref.StreamKey]; ok && ref.Seq-1 < c {
 			cursors[ref.StreamKey] = ref.Seq - 1
 		}
@@ -319,6 +398,7 @@ func (s *Server) putDeliveryLocked(sess *session.Session, ds *dstate, done func(
 		s.opts.Store.PutCursors(sess.ClientID, cursors, nil)
 	}
 	s.opts.Store.PutSession(sess.ClientID, partInflight, b, done)
+	s.releaseAssignedLocked(sess, ds, refs)
 }
 
 // persistInflightSync is persistInflight that waits for the commit.

@@ -32,7 +32,7 @@ func (s *Server) publishThen(m *session.Message, onStored func(error)) (n int, s
 // and not stored again.
 func (s *Server) publishOnce(m *session.Message, once []byte, onStored func(error)) (n int, stored bool) {
 	var (
-		durables []*session.Session
+		durables durableTargets
 		w        *storeWait
 	)
 	if s.opts.Store != nil {
@@ -51,20 +51,40 @@ func (s *Server) publishOnce(m *session.Message, once []byte, onStored func(erro
 	} else {
 		n, durables = s.route(m)
 	}
-	if len(durables) > 0 {
+	if k := len(durables.readers) + len(durables.shared); k > 0 {
 		w.add()
-		s.opts.Store.AppendOnce(m.From, m.Topic, session.EncodeMeta(m), m.Payload, once, func(_ boltstore.RecordID, err error) {
-			if err == nil {
-				for _, d := range durables {
-					d.Wake()
-				}
-			} else {
+		s.opts.Store.AppendOnce(m.From, m.Topic, session.EncodeMeta(m), m.Payload, once, func(id boltstore.RecordID, err error) {
+			if err != nil {
 				s.log.Error("message not stored for durable sessions", logTopic, m.Topic, logErr, err)
+				w.finish(err)
+				return
 			}
-			w.finish(err)
+			for _, d := range durables.readers {
+				d.Wake()
+			}
+			// A shared group's durable member gets the message assigned
+			// in the store; the acknowledgement waits for that too.
+			for _, member := range durables.shared {
+				w.add()
+				s.opts.Store.Assign(member.ClientID, id, func(err error) {
+					if err == nil {
+						member.Wake()
+					}
+					w.finish(err)
+				})
+			}
+			w.finish(nil)
 		})
+		n += k
 	}
-	return n + len(durables), w.started()
+	return n, w.started()
+}
+
+// durableTargets are the durable sessions a routed message is stored
+// for: readers find it in the streams their filters match; shared-group
+// members chosen for it get it assigned.
+type durableTargets struct {
+	readers, shared []*session.Session
 }
 
 // storeWait calls done once every store write it was given has
@@ -114,7 +134,7 @@ func (w *storeWait) finish(err error) {
 // A durable session is not given the message when it is to be stored
 // (QoS > 0, or QoS 0 with QueueQoS0): it is returned in durables, once,
 // and reads the message from the store.
-func (s *Server) route(m *session.Message) (n int, durables []*session.Session) {
+func (s *Server) route(m *session.Message) (n int, durables durableTargets) {
 	bp := matchPool.Get().(*[]subscriber)
 	subs := s.topics.match(m.Topic, (*bp)[:0])
 	storable := s.opts.Store != nil && (m.QoS > 0 || s.opts.QueueQoS0)
@@ -165,8 +185,12 @@ func (s *Server) route(m *session.Message) (n int, durables []*session.Session) 
 		if local {
 			continue
 		}
-		if storable && !e.shared && e.sess.IsDurable() {
-			durables = append(durables, e.sess)
+		if storable && e.sess.IsDurable() {
+			if e.shared {
+				durables.shared = append(durables.shared, e.sess)
+			} else {
+				durables.readers = append(durables.readers, e.sess)
+			}
 			continue
 		}
 		if e.sess.Deliver(d) {
