@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -56,6 +57,11 @@ type dstate struct {
 	mu   sync.Mutex
 	pos  map[boltstore.StreamKey]uint64
 	skip map[boltstore.RecordID]bool // in flight when restored: never read again
+	// started holds the filters whose streams' starting positions are
+	// fixed (startReadsAtHead): a stream such a filter matches and the
+	// session has no position in was created after it subscribed, and is
+	// read from its start, whatever later subscriptions also match it.
+	started map[string]bool
 	// fetched holds the shared-subscription messages assigned to the
 	// session that it has read; once no longer queued or in flight they
 	// are done and their assignments are released.
@@ -75,7 +81,8 @@ func durableOf(sess *session.Session) *dstate {
 func (s *Server) makeDurable(sess *session.Session) {
 	fresh := durableOf(sess) == nil
 	if fresh {
-		sess.Durable = &dstate{pos: make(map[boltstore.StreamKey]uint64), skip: make(map[boltstore.RecordID]bool)}
+		sess.Durable = &dstate{pos: make(map[boltstore.StreamKey]uint64), skip: make(map[boltstore.RecordID]bool),
+			started: make(map[string]bool)}
 	}
 	sess.SetDurable(true)
 	if fresh {
@@ -83,8 +90,14 @@ func (s *Server) makeDurable(sess *session.Session) {
 	}
 }
 
-// startReadsAtHead sets the read position of streams the session's
-// filters could match and that it has no position in yet to their head.
+// startReadsAtHead sets the read position of streams that the session's
+// new filters could match, that no filter it had before matches and that
+// it has no position in yet to their head: a new subscription gets what
+// is published from now on. A filter subscribed again is not new: most
+// clients resubscribe on every connection, and the streams its session
+// has not read yet (created while it was away, or not reached yet in a
+// backlog) must then still be read from their start [MQTT-3.8.4-3]
+// (found by the crash test).
 func (s *Server) startReadsAtHead(sess *session.Session) {
 	ds := durableOf(sess)
 	filters := durableFilters(sess)
@@ -93,9 +106,37 @@ func (s *Server) startReadsAtHead(sess *session.Session) {
 	}
 	ds.mu.Lock()
 	defer ds.mu.Unlock()
-	for _, si := range s.opts.Store.Streams(func(p string) bool { return anyMayMatch(filters, p) }) {
+	var fresh, old []session.Subscription
+	for _, sub := range filters {
+		if ds.started[sub.Filter] {
+			old = append(old, sub)
+		} else {
+			fresh = append(fresh, sub)
+		}
+	}
+	if len(fresh) == 0 {
+		return
+	}
+	for _, si := range s.opts.Store.Streams(func(p string) bool { return anyMayMatch(fresh, p) && !anyMayMatch(old, p) }) {
 		if _, ok := ds.pos[si.Key]; !ok {
 			ds.pos[si.Key] = si.Head
+		}
+	}
+	if ds.started == nil {
+		ds.started = make(map[string]bool)
+	}
+	for _, sub := range fresh {
+		ds.started[sub.Filter] = true
+	}
+}
+
+// forgetStartedLocked drops from ds.started the filters the session no
+// longer has, so that subscribing to one again starts at the heads.
+// ds.mu must be held.
+func forgetStartedLocked(ds *dstate, filters []session.Subscription) {
+	for f := range ds.started {
+		if !slices.ContainsFunc(filters, func(sub session.Subscription) bool { return sub.Filter == f }) {
+			delete(ds.started, f)
 		}
 	}
 }
@@ -186,6 +227,7 @@ func (s *Server) refill(sess *session.Session) {
 	now := time.Now().UnixNano()
 	ds.mu.Lock()
 	defer ds.mu.Unlock()
+	forgetStartedLocked(ds, filters)
 
 	// Read up to want records past the position of every stream that has
 	// more, then take them oldest first.
@@ -513,7 +555,11 @@ func (s *Server) Restore() error {
 			return nil
 		}
 		sess := session.Restore(id, saved, s.sessions.Options())
-		ds := &dstate{pos: make(map[boltstore.StreamKey]uint64), skip: make(map[boltstore.RecordID]bool)}
+		ds := &dstate{pos: make(map[boltstore.StreamKey]uint64), skip: make(map[boltstore.RecordID]bool),
+			started: make(map[string]bool)}
+		for _, sub := range saved.Subs {
+			ds.started[sub.Filter] = true // subscribed, so started, before it was saved
+		}
 		if cur, err := st.LoadCursors(id); err == nil {
 			ds.pos = cur
 		} else {
