@@ -32,6 +32,7 @@ type client struct {
 	// Subscriber settings (filter != "").
 	filter string
 	subQoS byte
+	resub  bool // subscribe again on every connection, as most client libraries do
 
 	// wmu serialises writes to the connection (the reader acknowledges
 	// while the sender publishes); it is never taken with mu held.
@@ -68,6 +69,7 @@ type client struct {
 type outMsg struct {
 	seq   int
 	id    uint16
+	topic string
 	state packet.Type // PUBACK or PUBREC awaited, or PUBCOMP after PUBREL
 }
 
@@ -145,7 +147,8 @@ func (c *client) connect(addr string) error {
 		out = packet.Append(out, c.publishOf(m, true), c.version)
 	}
 	down := c.down
-	needSub := c.filter != "" && !c.subscribed
+	needSub := c.filter != "" && (!c.subscribed || c.resub)
+	c.subscribed = c.subscribed && !needSub
 	c.mu.Unlock()
 
 	go c.read(nc, br, down)
@@ -177,7 +180,7 @@ func (c *client) loseSessionLocked() {
 }
 
 func (c *client) publishOf(m *outMsg, dup bool) *packet.Publish {
-	return &packet.Publish{Dup: dup, QoS: c.qos, Topic: c.topic, PacketID: m.id,
+	return &packet.Publish{Dup: dup, QoS: c.qos, Topic: m.topic, PacketID: m.id,
 		Payload: []byte(c.id + ":" + strconv.Itoa(m.seq))}
 }
 
@@ -377,7 +380,7 @@ func (c *client) run(stop <-chan struct{}) {
 			}
 			continue
 		}
-		m := &outMsg{seq: c.sent + 1, id: c.freeIDLocked(), state: packet.PUBACK}
+		m := &outMsg{seq: c.sent + 1, id: c.freeIDLocked(), topic: c.topic, state: packet.PUBACK}
 		if c.qos == 2 {
 			m.state = packet.PUBREC
 		}
@@ -401,6 +404,14 @@ func (c *client) freeIDLocked() uint16 {
 		}
 	}
 	panic("no free packet identifier") // window < len(ids)
+}
+
+// setTopic sets the topic of the messages published from now on; those
+// in flight keep theirs.
+func (c *client) setTopic(topic string) {
+	c.mu.Lock()
+	c.topic = topic
+	c.mu.Unlock()
 }
 
 // inflightLen returns how many messages a publisher has in flight.

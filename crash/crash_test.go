@@ -85,10 +85,10 @@ func TestCrash_KillNine(t *testing.T) {
 	t.Cleanup(func() { b.kill() })
 
 	pubs := []*client{
-		newPublisher("p1a", 1, "crash/p1a", 16, time.Millisecond),
-		newPublisher("p1b", 1, "crash/p1b", 4, 2*time.Millisecond),
-		newPublisher("p2a", 2, "crash/p2a", 16, time.Millisecond),
-		newPublisher("p2b", 2, "crash/p2b", 4, 2*time.Millisecond),
+		newPublisher("p1a", 1, "", 16, time.Millisecond),
+		newPublisher("p1b", 1, "", 4, 2*time.Millisecond),
+		newPublisher("p2a", 2, "", 16, time.Millisecond),
+		newPublisher("p2b", 2, "", 4, 2*time.Millisecond),
 	}
 	subs := []*client{
 		newSubscriber("s2a", packet.V5, "crash/#", 2, 10),
@@ -96,10 +96,17 @@ func TestCrash_KillNine(t *testing.T) {
 		newSubscriber("s1", packet.V5, "crash/#", 1, 20),
 		newSubscriber("s3", packet.V311, "crash/#", 2, 0),
 	}
+	subs[1].resub, subs[3].resub = true, true
 	all := append(append([]*client{}, subs...), pubs...)
 
 	var kills, early, awaySubs int
 	for round := 1; round <= set.rounds; round++ {
+		// A new topic level value each round, so that streams are
+		// created while subscribers are away (after 16 values the
+		// store shares one stream, "crash/pub/+").
+		for _, p := range pubs {
+			p.setTopic(fmt.Sprintf("crash/%s/%d", p.id, round%24))
+		}
 		if err := b.start(); err != nil {
 			t.Fatal(err)
 		}
