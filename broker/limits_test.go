@@ -117,7 +117,8 @@ func TestLimits_ConnectionRate(t *testing.T) {
 	ok, refused := 0, 0
 	for i := range 20 {
 		c := dialRaw(t, addr, packet.V311)
-		c.send(&packet.Connect{ClientID: fmt.Sprintf("rate-%d", i), CleanStart: true, KeepAlive: 30})
+		// A refused connection may be closed before the write: ignore its error.
+		c.nc.Write(packet.Append(nil, &packet.Connect{ClientID: fmt.Sprintf("rate-%d", i), CleanStart: true, KeepAlive: 30}, packet.V311))
 		if pk, err := c.tryRecv(5 * time.Second); err == nil && pk.Type() == packet.CONNACK {
 			ok++
 		} else {
@@ -381,7 +382,7 @@ func TestLimits_MaxConnections(t *testing.T) {
 	})
 	connect := func(addr, id string) (*rawClient, bool) {
 		c := dialRaw(t, addr, packet.V311)
-		c.send(&packet.Connect{ClientID: id, CleanStart: true, KeepAlive: 30})
+		c.nc.Write(packet.Append(nil, &packet.Connect{ClientID: id, CleanStart: true, KeepAlive: 30}, packet.V311)) // may be closed already
 		pk, err := c.tryRecv(5 * time.Second)
 		return c, err == nil && pk.Type() == packet.CONNACK
 	}
