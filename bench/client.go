@@ -26,6 +26,11 @@ type clientOptions struct {
 	Password string
 	// KeepAlive in seconds; 0 means 60.
 	KeepAlive uint16
+	// Resume connects with clean start 0, to resume a session kept by
+	// the broker; SessionExpiry is the v5 Session Expiry Interval in
+	// seconds (0: the session ends with the connection).
+	Resume        bool
+	SessionExpiry uint32
 	// ReceiveMaximum announced to the broker: how many QoS 1 and 2
 	// messages it may have unacknowledged towards us. paho allocates a
 	// channel of this many entries per client, so idle connections keep it
@@ -50,8 +55,8 @@ type client struct {
 	closed atomic.Bool // by our disconnect or because the connection was lost
 }
 
-// connect dials opts.Addr and completes the MQTT v5 handshake with a clean
-// start. It blocks until CONNACK or ctx ends.
+// connect dials opts.Addr and completes the MQTT v5 handshake, with a
+// clean start unless opts.Resume. It blocks until CONNACK or ctx ends.
 func connect(ctx context.Context, opts clientOptions) (*client, error) {
 	var d net.Dialer
 	nc, err := d.DialContext(ctx, "tcp", opts.Addr)
@@ -65,9 +70,9 @@ func connect(ctx context.Context, opts clientOptions) (*client, error) {
 	c := &client{nc: newBufConn(nc, rb)}
 	cfg := paho.ClientConfig{
 		Conn: c.nc,
-		// Sessions are clean and never resumed, so nothing needs to be
-		// kept for retransmission: skip the per-message copy paho's
-		// memory store makes.
+		// Nothing is kept for retransmission, even in a resumed
+		// session (the tool only receives there): skip the per-message
+		// copy paho's memory store makes.
 		Session:       state.New(discardStore{}, discardStore{}),
 		PacketTimeout: packetTimeout,
 		OnClientError: func(err error) { c.lost(err) },
@@ -101,8 +106,11 @@ func connect(ctx context.Context, opts clientOptions) (*client, error) {
 	cp := &paho.Connect{
 		ClientID:   opts.ClientID,
 		KeepAlive:  ka,
-		CleanStart: true,
+		CleanStart: !opts.Resume,
 		Properties: &paho.ConnectProperties{ReceiveMaximum: &rm},
+	}
+	if opts.SessionExpiry > 0 {
+		cp.Properties.SessionExpiryInterval = &opts.SessionExpiry
 	}
 	if opts.Username != "" {
 		cp.Username, cp.UsernameFlag = opts.Username, true

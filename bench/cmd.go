@@ -102,6 +102,8 @@ type common struct {
 	broker    string
 	brokerPID int
 	cpuProf   string
+	clean     bool
+	expiry    uint
 }
 
 func (c *common) register(fs *flag.FlagSet) {
@@ -115,6 +117,8 @@ func (c *common) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.broker, "broker", "", "`name` of the broker, copied into the JSON result (for report)")
 	fs.IntVar(&c.brokerPID, "broker-pid", 0, "`pid` of the broker, to report its CPU time per message and its memory")
 	fs.StringVar(&c.cpuProf, "cpuprofile", "", "write a CPU profile of the load tool itself to `file`")
+	fs.BoolVar(&c.clean, "clean", true, "connect with clean start; -clean=false resumes the sessions of the same client IDs (see -prefix)")
+	fs.UintVar(&c.expiry, "expiry", 0, "Session Expiry Interval in `seconds`: > 0 keeps the sessions after disconnect (durable sessions)")
 }
 
 // startProfile starts the -cpuprofile profile; the returned func stops it.
@@ -152,6 +156,9 @@ func (c *common) clientOptions(role string, i int) clientOptions {
 		Username:  c.username,
 		Password:  c.password,
 		KeepAlive: uint16(ka),
+		Resume:    !c.clean,
+		// Session Expiry Interval is a four-byte integer.
+		SessionExpiry: uint32(min(c.expiry, 0xFFFFFFFF)),
 	}
 }
 
