@@ -111,3 +111,66 @@ func (m *cpuMeter) stop() (d time.Duration, ok bool, err error) {
 	}
 	return end - m.start, true, nil
 }
+
+// procWriteBytes returns the bytes process pid has caused to be sent to
+// the storage layer, the write_bytes line of /proc/PID/io: what reaches
+// the disk, unlike wchar, which counts every write call.
+func procWriteBytes(pid int) (int64, error) {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/io", pid))
+	if err != nil {
+		return 0, fmt.Errorf("read io counters: %w", err)
+	}
+	defer f.Close()
+	return parseIOWriteBytes(f)
+}
+
+func parseIOWriteBytes(r io.Reader) (int64, error) {
+	s := bufio.NewScanner(r)
+	for s.Scan() {
+		v, ok := strings.CutPrefix(s.Text(), "write_bytes:")
+		if !ok {
+			continue
+		}
+		n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("parse write_bytes: %w", err)
+		}
+		return n, nil
+	}
+	if err := s.Err(); err != nil {
+		return 0, fmt.Errorf("read io: %w", err)
+	}
+	return 0, fmt.Errorf("parse io: no write_bytes line")
+}
+
+// ioMeter measures the bytes a broker process writes to disk over a run.
+type ioMeter struct {
+	pid   int
+	start int64
+	err   error
+}
+
+// startIO starts measuring process pid; pid 0 measures nothing.
+func startIO(pid int) *ioMeter {
+	m := &ioMeter{pid: pid}
+	if pid > 0 {
+		m.start, m.err = procWriteBytes(pid)
+	}
+	return m
+}
+
+// stop returns the bytes written since startIO, or ok false when there is
+// no process to measure.
+func (m *ioMeter) stop() (n int64, ok bool, err error) {
+	if m.pid <= 0 {
+		return 0, false, nil
+	}
+	if m.err != nil {
+		return 0, false, m.err
+	}
+	end, err := procWriteBytes(m.pid)
+	if err != nil {
+		return 0, false, err
+	}
+	return end - m.start, true, nil
+}

@@ -36,6 +36,19 @@ func TestParseStatusRSS(t *testing.T) {
 	}
 }
 
+func TestParseIOWriteBytes(t *testing.T) {
+	io := "rchar: 100\nwchar: 5000\nsyscr: 3\nsyscw: 4\nread_bytes: 0\nwrite_bytes: 4096\ncancelled_write_bytes: 0\n"
+	n, err := parseIOWriteBytes(strings.NewReader(io))
+	if err != nil || n != 4096 {
+		t.Errorf("write_bytes = %d, %v; want 4096", n, err)
+	}
+	for _, bad := range []string{"rchar: 1\n", "write_bytes: x\n"} {
+		if _, err := parseIOWriteBytes(strings.NewReader(bad)); err == nil {
+			t.Errorf("parseIOWriteBytes(%q) succeeded", bad)
+		}
+	}
+}
+
 func TestProcSelf(t *testing.T) {
 	if _, err := os.Stat("/proc/self/stat"); err != nil {
 		t.Skip("no /proc")
@@ -53,5 +66,13 @@ func TestProcSelf(t *testing.T) {
 	}
 	if _, ok, _ := startCPU(0).stop(); ok {
 		t.Error("pid 0 measured something")
+	}
+	if _, err := os.Stat("/proc/self/io"); err == nil {
+		if _, ok, err := startIO(pid).stop(); !ok || err != nil {
+			t.Errorf("io meter: ok=%v err=%v", ok, err)
+		}
+	}
+	if _, ok, _ := startIO(0).stop(); ok {
+		t.Error("io of pid 0 measured something")
 	}
 }

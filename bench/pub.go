@@ -233,7 +233,7 @@ func runPub(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	p.clients = cr.clients
 	runCtx, cancel := withDuration(ctx, duration)
 	defer cancel()
-	cpu := startCPU(cm.brokerPID)
+	cpu, disk := startCPU(cm.brokerPID), startIO(cm.brokerPID)
 	took := p.run(runCtx)
 	res := &PubResult{
 		Header:  cm.header("pub"),
@@ -247,6 +247,7 @@ func runPub(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		Rate:    rate(p.sent.Load(), took),
 	}
 	res.BrokerCPU.set(cpu, res.Sent)
+	res.BrokerIO.set(disk, res.Sent)
 	res.FirstErr = p.firstError()
 	res.Stopped = stopReason(ctx, runCtx, res.Errors)
 	if qos > 0 {

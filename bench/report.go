@@ -106,9 +106,16 @@ func describe(rec record) string {
 }
 
 // rows lays out the table: throughput, latency, broker CPU per message,
-// memory, then lost messages.
+// disk writes per message, memory, restart times, then lost messages.
 func (rp *report) rows() []reportRow {
-	var tput, lat, cpu, mem, lost []reportRow
+	var tput, lat, cpu, disk, mem, restart, lost []reportRow
+	// diskRow adds the bytes written per message, when measured. It has
+	// no ratio: a broker that does not write per message has 0.
+	diskRow := func(rec record, l string) {
+		if _, ok := rec.num("broker_write_bytes_per_msg"); ok {
+			disk = append(disk, reportRow{title: "disk bytes written/msg, " + l, label: l, path: "broker_write_bytes_per_msg", format: "%.0f"})
+		}
+	}
 	for _, l := range rp.labels {
 		rec := rp.first[l]
 		switch rec.str("mode") {
@@ -132,12 +139,25 @@ func (rp *report) rows() []reportRow {
 				reportRow{title: "failed connections", label: l, path: "failed", sum: true, format: "%.0f"})
 		case "pub":
 			tput = append(tput, reportRow{title: "publish msgs/s " + l, label: l, path: "rate", better: 1, format: "%.0f"})
+			if _, ok := rec.num("ack_latency.p50_us"); ok {
+				q, _ := rec.num("qos")
+				a := strings.ToUpper(ackName(int(q)))
+				lat = append(lat,
+					reportRow{title: a + " p50 µs, " + l, label: l, path: "ack_latency.p50_us", better: -1, format: "%.0f"},
+					reportRow{title: a + " p99 µs, " + l, label: l, path: "ack_latency.p99_us", better: -1, format: "%.0f"})
+			}
 			cpu = append(cpu, reportRow{title: "broker CPU µs/msg, " + l, label: l, path: "broker_cpu_us_per_msg", better: -1, format: "%.2f"})
+			diskRow(rec, l)
 		case "sub":
 			tput = append(tput, reportRow{title: "receive msgs/s " + l, label: l, path: "rate", better: 1, format: "%.0f"})
+			diskRow(rec, l)
+		case "restart":
+			// Written by scripts/bench.sh: process start to the listener
+			// accepting connections.
+			restart = append(restart, reportRow{title: "restart to ready ms, " + l, label: l, path: "ready_ms", better: -1, format: "%.0f"})
 		}
 	}
-	return slices.Concat(tput, lat, cpu, mem, lost)
+	return slices.Concat(tput, lat, cpu, disk, mem, restart, lost)
 }
 
 // values returns a row's figure in each run of one broker.

@@ -58,6 +58,38 @@ func TestReport_Table(t *testing.T) {
 	}
 }
 
+// The durable loads of bench.sh: pub and sub runs with disk writes, and
+// the restart time bench.sh writes itself.
+const durableReportInput = `
+{"mode":"pub","label":"durable 1 pub","broker":"gatemq","qos":1,"rate":30000,"stopped":"count","ack_latency":{"p50_us":900,"p99_us":2000},"broker_write_bytes_per_msg":150}
+{"mode":"pub","label":"durable 1 pub","broker":"mosquitto","qos":1,"rate":20000,"stopped":"count","ack_latency":{"p50_us":100,"p99_us":400},"broker_write_bytes_per_msg":0}
+{"mode":"sub","label":"drain","broker":"gatemq","rate":80000,"stopped":"count","broker_write_bytes_per_msg":20}
+{"mode":"restart","label":"1M msgs","broker":"gatemq","ready_ms":250,"stopped":"count"}
+`
+
+func TestReport_DurableRows(t *testing.T) {
+	rp := newReport()
+	if _, err := rp.add(strings.NewReader(durableReportInput)); err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	rp.write(&out)
+	got := out.String()
+	for _, row := range []string{
+		"| publish msgs/s durable 1 pub | 30000 | 20000 | 1.50 |",
+		"| PUBACK p50 µs, durable 1 pub | 900 | 100 | 0.11 |",
+		"| PUBACK p99 µs, durable 1 pub | 2000 | 400 | 0.20 |",
+		"| disk bytes written/msg, durable 1 pub | 150 | 0 | - |", // no ratio
+		"| receive msgs/s drain | 80000 | - | - |",
+		"| disk bytes written/msg, drain | 20 | - | - |",
+		"| restart to ready ms, 1M msgs | 250 | - | - |",
+	} {
+		if !strings.Contains(got, row) {
+			t.Errorf("table lacks %q:\n%s", row, got)
+		}
+	}
+}
+
 func TestMedian(t *testing.T) {
 	cases := []struct {
 		in   []float64

@@ -55,6 +55,42 @@ func (b *BrokerCPU) text(w io.Writer) {
 	}
 }
 
+// BrokerIO is what the broker wrote to disk over a run, when -broker-pid
+// is set: write_bytes of /proc/PID/io, which counts what reaches the
+// storage layer (page-cache writeback included), not write calls.
+type BrokerIO struct {
+	WriteBytes       *int64   `json:"broker_write_bytes,omitempty"`
+	WriteBytesPerMsg *float64 `json:"broker_write_bytes_per_msg,omitempty"`
+	IOError          string   `json:"broker_io_error,omitempty"`
+}
+
+func (b *BrokerIO) set(m *ioMeter, msgs int64) {
+	n, ok, err := m.stop()
+	if err != nil {
+		b.IOError = err.Error()
+		return
+	}
+	if !ok {
+		return
+	}
+	b.WriteBytes = &n
+	if msgs > 0 {
+		per := float64(int64(float64(n)/float64(msgs)*10+0.5)) / 10 // 1 decimal
+		b.WriteBytesPerMsg = &per
+	}
+}
+
+func (b *BrokerIO) text(w io.Writer) {
+	switch {
+	case b.IOError != "":
+		fmt.Fprintf(w, "broker disk:     %s\n", b.IOError)
+	case b.WriteBytesPerMsg != nil:
+		fmt.Fprintf(w, "broker disk:     %d bytes written, %.1f per msg\n", *b.WriteBytes, *b.WriteBytesPerMsg)
+	case b.WriteBytes != nil:
+		fmt.Fprintf(w, "broker disk:     %d bytes written\n", *b.WriteBytes)
+	}
+}
+
 // PubResult is the result of `bench pub`.
 type PubResult struct {
 	Header
@@ -73,6 +109,7 @@ type PubResult struct {
 	// PUBCOMP (QoS 2), including any wait for an in-flight slot.
 	AckLatency *Latency `json:"ack_latency,omitempty"`
 	BrokerCPU
+	BrokerIO
 }
 
 func (r *PubResult) text(w io.Writer) {
@@ -83,6 +120,7 @@ func (r *PubResult) text(w io.Writer) {
 	}
 	latencyText(w, ackName(r.QoS)+" latency:", r.AckLatency)
 	r.BrokerCPU.text(w)
+	r.BrokerIO.text(w)
 }
 
 func ackName(qos int) string {
@@ -108,6 +146,7 @@ type SubResult struct {
 	// payload to receipt.
 	Latency *Latency `json:"latency,omitempty"`
 	BrokerCPU
+	BrokerIO
 }
 
 func (r *SubResult) text(w io.Writer) {
@@ -119,6 +158,7 @@ func (r *SubResult) text(w io.Writer) {
 	}
 	latencyText(w, "latency:", r.Latency)
 	r.BrokerCPU.text(w)
+	r.BrokerIO.text(w)
 }
 
 // PubSubResult is the result of `bench pubsub`.

@@ -244,7 +244,7 @@ func runSub(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	fmt.Fprintf(stderr, "gatemq bench sub: %d subscribed to %s, waiting\n", clients, filter)
 	runCtx, cancel := withDuration(ctx, duration)
 	defer cancel()
-	cpu := startCPU(cm.brokerPID)
+	cpu, disk := startCPU(cm.brokerPID), startIO(cm.brokerPID)
 	err = waitProgress(runCtx, idle, func() bool {
 		return expected > 0 && s.received() >= expected
 	}, s.received)
@@ -256,6 +256,7 @@ func runSub(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		Expected: expected,
 	}
 	res.BrokerCPU.set(cpu, s.received())
+	res.BrokerIO.set(disk, s.received())
 	hist := s.disconnect()
 	res.Received = s.received()
 	span := s.span()
