@@ -8,7 +8,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 FUZZTIME ?= 3s
 
-.PHONY: all build run test test-deps vet fuzz-quick fuzz bench clean
+.PHONY: all build run test test-deps vet fuzz-quick fuzz soak bench clean
 
 all: build
 
@@ -68,6 +68,14 @@ fuzz-quick:
 
 fuzz:
 	$(MAKE) --no-print-directory fuzz-quick FUZZTIME=2m
+
+# soak runs the kill -9 crash test of durable sessions (crash/) for
+# SOAK_ROUNDS rounds; make test runs it for 20 with the other packages
+# (CRASH_ROUNDS, CRASH_SEED: see crash/doc.go).
+SOAK_ROUNDS ?= 500
+
+soak:
+	CRASH_ROUNDS=$(SOAK_ROUNDS) $(GO) test -count=1 -timeout 90m -run '^TestCrash_' -v ./crash/
 
 bench: test-deps build
 	./scripts/bench.sh
