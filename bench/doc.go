@@ -26,7 +26,19 @@
 // Every run prints a human-readable summary, or with -json one JSON object
 // on stdout (PubResult, SubResult, PubSubResult, ConnResult). With
 // -broker-pid it adds the broker's CPU time over the run from
-// /proc/PID/stat and divides it by the messages handled.
+// /proc/PID/stat and divides it by the messages handled; pub and sub
+// add the bytes the broker wrote to disk (write_bytes of /proc/PID/io)
+// per message.
+//
+// # Durable sessions
+//
+// Clients connect with a clean start and sessions that end with the
+// connection, unless -expiry N (v5 Session Expiry Interval) keeps them
+// and -clean=false resumes them by client ID (-prefix): `sub
+// -clean=false -expiry 3600 -d 1ms` leaves offline durable subscribers
+// behind, and the same command with -n drains what the broker queued for
+// them. scripts/bench_durable.sh builds the durable loads of make bench
+// from these.
 //
 // # Payload and latency
 //
