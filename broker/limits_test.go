@@ -145,10 +145,10 @@ func TestLimits_TopicLevels(t *testing.T) {
 	o := testOptions()
 	o.MaxTopicLevels = max
 	s, addr := newTestBroker(t, o)
-	atLimit, over := "a/b/c/d", "a/b/c/d/e"
 	for _, v := range []packet.Version{packet.V311, packet.V5} {
 		t.Run(v.String(), func(t *testing.T) {
 			t.Parallel()
+			atLimit, over := v.String()+"/b/c/d", v.String()+"/b/c/d/e"
 			c := dialRaw(t, addr, v)
 			c.mustConnect("levels-"+v.String(), true)
 			ack := c.subscribe(1, packet.Subscription{Filter: atLimit}, packet.Subscription{Filter: over},
@@ -163,7 +163,8 @@ func TestLimits_TopicLevels(t *testing.T) {
 					t.Fatalf("SUBACK %v, want %v", ack.Reasons, want)
 				}
 			}
-			c.publishAck(&packet.Publish{Topic: atLimit, QoS: 1, PacketID: 2, Payload: []byte("x")})
+			// At the limit, and matching none of its own subscriptions.
+			c.publishAck(&packet.Publish{Topic: v.String() + "/p/q/r", QoS: 1, PacketID: 2, Payload: []byte("x")})
 			c.send(&packet.Publish{Topic: over, QoS: 1, PacketID: 3, Payload: []byte("x")})
 			if v == packet.V5 {
 				c.expectDisconnectIn(packet.TopicNameInvalid)
