@@ -266,7 +266,13 @@ func (w *msgWriter) commit(batch []*appendReq) {
 	s.changed = make(chan struct{})
 	s.mu.Unlock()
 	w.commits.Add(1)
-	w.records.Add(uint64(len(batch)))
+	records := 0
+	for _, r := range batch {
+		if r.forget == nil {
+			records++
+		}
+	}
+	w.records.Add(uint64(records))
 	w.lastBatch.Store(int64(len(batch)))
 	for i, r := range batch {
 		r.done(ids[i], nil)

@@ -379,17 +379,11 @@ topic readwrite alarms/#
 		t.Errorf("anonymous publishing to alarms: %v", r)
 	}
 	// %c: each device talks to itself only.
-	if r := alice.publishAck(&packet.Publish{Topic: "devices/dev1/state", QoS: 1, PacketID: 6, Payload: []byte("on")}); r != packet.Success {
-		t.Errorf("alice publishing to dev1: %v", r)
+	if r, p := alice.publishEcho(&packet.Publish{Topic: "devices/dev1/state", QoS: 1, PacketID: 6, Payload: []byte("on")}); r != packet.Success || p.Topic != "devices/dev1/state" {
+		t.Errorf("alice publishing to dev1: %v, echo %q", r, p.Topic)
 	}
-	if p := alice.recvPublishAck(); p.Topic != "devices/dev1/state" {
-		t.Fatalf("alice got %q", p.Topic)
-	}
-	if r := alice.publishAck(&packet.Publish{Topic: "alarms/fire", QoS: 1, PacketID: 7, Payload: []byte("!")}); r != packet.Success {
-		t.Errorf("alice publishing to alarms: %v", r)
-	}
-	if p := alice.recvPublishAck(); p.Topic != "alarms/fire" {
-		t.Fatalf("alice got %q", p.Topic)
+	if r, p := alice.publishEcho(&packet.Publish{Topic: "alarms/fire", QoS: 1, PacketID: 7, Payload: []byte("!")}); r != packet.Success || p.Topic != "alarms/fire" {
+		t.Errorf("alice publishing to alarms: %v, echo %q", r, p.Topic)
 	}
 
 	// Reload without alice's read on alarms: her subscription stays but
@@ -406,4 +400,34 @@ topic readwrite alarms/#
 		t.Fatalf("client #: %v", r)
 	}
 	check("client #", subs(wild, "devices/#", "devices/+/#"), no, no)
+}
+
+// publishEcho publishes a QoS 1 message the client is itself subscribed
+// to and returns the PUBACK reason and the echoed PUBLISH (acknowledged),
+// which may come in either order.
+func (c *rawClient) publishEcho(p *packet.Publish) (packet.Reason, *packet.Publish) {
+	c.t.Helper()
+	c.send(p)
+	var (
+		reason packet.Reason
+		acked  bool
+		echo   *packet.Publish
+	)
+	for !acked || echo == nil {
+		switch pk := c.recv().(type) {
+		case *packet.Puback:
+			if pk.PacketID != p.PacketID {
+				c.t.Fatalf("PUBACK %d, want %d", pk.PacketID, p.PacketID)
+			}
+			reason, acked = pk.Reason, true
+		case *packet.Publish:
+			echo = pk
+			if pk.QoS == 1 {
+				c.send(&packet.Puback{PacketID: pk.PacketID})
+			}
+		default:
+			c.t.Fatalf("unexpected %T %+v", pk, pk)
+		}
+	}
+	return reason, echo
 }

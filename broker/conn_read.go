@@ -108,12 +108,25 @@ func (c *conn) handle(pk packet.Packet) error {
 		c.handlePubrec(p)
 	case *packet.Pubrel:
 		ok := c.sess.ReleaseQoS2(p.PacketID)
-		if ok && c.srv.opts.Store != nil && c.sess.IsDurable() {
-			c.srv.opts.Store.Forget(onceKey(c.clientID, p.PacketID), nil)
-		}
 		ack := &packet.Pubcomp{PacketID: p.PacketID}
 		if !ok {
 			ack.Reason = packet.PacketIdentifierNotFound
+		}
+		if ok && c.srv.opts.Store != nil && c.sess.IsDurable() {
+			// PUBCOMP only once the release is committed: until then the
+			// publisher may not reuse the packet ID, and after a crash
+			// the stored "received" mark would make its next message
+			// with that ID look like a resend and be dropped.
+			id := p.PacketID
+			c.srv.opts.Store.Forget(onceKey(c.clientID, id), func(err error) {
+				if err != nil {
+					c.srv.log.Error("persist PUBREL: PUBCOMP withheld", logClientID, c.clientID, logErr, err)
+					c.sess.RestoreInbound(id)
+					return
+				}
+				c.send(ack)
+			})
+			return nil
 		}
 		c.reply(ack)
 	case *packet.Pubcomp:

@@ -70,11 +70,11 @@ func (b *durableBroker) stop() {
 	b.srv = nil
 }
 
-// restart stops the broker and starts it again on the same address.
+// restart stops the broker and starts it again, on a new port: the old
+// one may be taken by another test meanwhile. Clients dial b.addr.
 func (b *durableBroker) restart() {
-	addr := b.addr
 	b.stop()
-	b.start(addr)
+	b.start("127.0.0.1:0")
 }
 
 func TestDurable_OfflineMessagesSurviveRestart(t *testing.T) {
