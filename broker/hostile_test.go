@@ -718,7 +718,9 @@ func TestHostile_IdleConnections(t *testing.T) {
 						failed.Add(1)
 						return
 					}
-					if time.Since(opened) < o.ConnectTimeout-100*time.Millisecond {
+					// Loose: the dialer may run late after the dial. That
+					// the connect timeout closed it is the counter's to say.
+					if time.Since(opened) < o.ConnectTimeout/2 {
 						early.Add(1)
 					}
 				})
