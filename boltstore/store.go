@@ -108,7 +108,8 @@ type Store struct {
 	mw *committer
 	wg sync.WaitGroup
 
-	corrupt uint64 // records that failed their checksum when read (atomic via mu)
+	corrupt uint64      // records that failed their checksum when read (atomic via mu)
+	dm      diskMetrics // commit counters and observer; see metrics.go
 }
 
 // generation is one generation file.
@@ -159,6 +160,7 @@ func Open(dir string, opts *Options) (*Store, error) {
 		return nil, err
 	}
 	s.mw = newCommitter(s.meta, o.BatchSize, o.FlushInterval)
+	s.mw.dm = &s.dm
 	s.w = newMsgWriter(s)
 	if o.ReadOnly {
 		s.w.once.Do(func() { close(s.w.quit) })

@@ -174,7 +174,7 @@ func (w *msgWriter) commit(batch []*appendReq) {
 	ids := make([]RecordID, len(batch))
 	newHeads := make(map[StreamKey]uint64)
 	var newPatterns []StreamID
-	err = g.db.Update(func(tx *bolt.Tx) error {
+	err = s.dm.update(g.db, len(batch), func(tx *bolt.Tx) error {
 		clear(newHeads)
 		newPatterns = newPatterns[:0]
 		pb := tx.Bucket(bucketPatterns)
@@ -288,6 +288,7 @@ type committer struct {
 	stopped  chan struct{}
 	once     sync.Once
 	maxBatch int
+	dm       *diskMetrics // the store's; see metrics.go
 	interval time.Duration
 }
 
@@ -359,7 +360,7 @@ func (c *committer) run() {
 }
 
 func (c *committer) commit(batch []metaOp) {
-	err := c.db.Update(func(tx *bolt.Tx) error {
+	err := c.dm.update(c.db, 0, func(tx *bolt.Tx) error {
 		for _, op := range batch {
 			if err := op.apply(tx); err != nil {
 				return err
