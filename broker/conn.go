@@ -27,10 +27,11 @@ const (
 	closeTakenOver               // another connection took the client ID
 	closeShutdown                // the server is shutting down: no will
 	closeServerError             // a bug: recovered panic
+	closeKicked                  // an operator kicked the client (admin API)
 )
 
 var closeNames = [...]string{"none", "normal", "disconnect-with-will", "network", "protocol-error",
-	"keepalive-timeout", "taken-over", "shutdown", "server-error"}
+	"keepalive-timeout", "taken-over", "shutdown", "server-error", "kicked"}
 
 func (r closeReason) String() string {
 	if int(r) < len(closeNames) {
@@ -64,6 +65,7 @@ type conn struct {
 	maxOut      int         // client's Maximum Packet Size, 0 for none
 	aliasMaxOut uint16      // client's Topic Alias Maximum
 	problemInfo bool        // client's Request Problem Information
+	keepAlive   uint16      // negotiated keepalive, seconds
 	connected   atomic.Bool // set once CONNACK is queued; orders the fields above for other goroutines
 
 	// Reader-owned.

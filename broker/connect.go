@@ -73,6 +73,7 @@ func (c *conn) handshake() error {
 		ack.Properties.ServerKeepAlive = ka
 		ack.Properties.Present.Add(packet.PropServerKeepAlive)
 	}
+	c.keepAlive = ka
 
 	// Session expiry: v5 says it in CONNECT; a 3.x client with clean
 	// session 0 gets the configured expiry.
