@@ -30,6 +30,9 @@ type Config struct {
 	// DurableStorage configures the message store. Table
 	// [durable_storage].
 	DurableStorage DurableStorage `toml:"durable_storage"`
+
+	// Admin configures the admin API. Table [admin].
+	Admin Admin `toml:"admin"`
 }
 
 // Log configures logging.

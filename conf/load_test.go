@@ -90,6 +90,7 @@ func TestLoad_Full(t *testing.T) {
 		DurableStorage: DurableStorage{NShards: 4, GenerationInterval: Duration(30 * time.Minute),
 			MessageRetentionPeriod: Duration(6 * time.Hour), BatchSize: 128,
 			FlushInterval: Duration(2 * time.Millisecond), MaxBytes: 256 << 20},
+		Admin: Admin{Socket: "/run/gatemq/admin.sock", Address: "127.0.0.1:9883", TokenFile: "/etc/gatemq/admin.token"},
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Fatalf("Load(full.toml) =\n%+v\nwant\n%+v", c, want)
@@ -144,6 +145,11 @@ var errorCases = []struct {
 	content string
 	want    []string
 }{
+	{
+		name:    "admin address not loopback, no token file",
+		content: "[admin]\naddress = \"0.0.0.0:9883\"\n",
+		want:    []string{"1: admin.token_file: required with admin.address", "2: admin.address: is not loopback"},
+	},
 	{
 		name:    "syntax error",
 		content: "data_dir = \"/d\"\n[mqtt]\nmax_qos = \n",

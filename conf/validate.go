@@ -57,6 +57,7 @@ func (c *Config) validate() []*Error {
 	v.limits(m)
 
 	v.durable(c.DurableSessions, c.DurableStorage)
+	v.admin(c.Admin)
 
 	if len(c.Listeners) == 0 {
 		v.add("listener", errors.New("at least one listener is required"))
