@@ -141,6 +141,7 @@ func serve(args []string, stderr io.Writer) int {
 	}
 	abs, _ := filepath.Abs(cfg.DataDir)
 	log.Info("gatemq started", "version", version, "data_dir", abs)
+	sd := startSystemd(log, health(srv, store))
 
 	sigc := make(chan os.Signal, 1)
 	signal.Notify(sigc, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
@@ -168,6 +169,7 @@ wait:
 			break wait
 		}
 	}
+	sd.stopping()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := srv.Close(ctx); err != nil {

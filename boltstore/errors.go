@@ -19,4 +19,7 @@ var (
 	ErrLocked = errors.New("boltstore: store in use by another process")
 	// ErrBusy is returned when the write queue is full.
 	ErrBusy = errors.New("boltstore: write queue full")
+	// ErrUnhealthy is returned by Healthy when a writer has stopped, hangs
+	// in a commit or its last commit failed.
+	ErrUnhealthy = errors.New("boltstore: writer unhealthy")
 )

@@ -40,6 +40,10 @@ type msgWriter struct {
 	refused   atomic.Uint64 // quota
 	failed    atomic.Uint64 // I/O errors
 	lastBatch atomic.Int64
+
+	// Health, read by Healthy.
+	commitStart atomic.Int64 // UnixNano when the commit in progress began; 0 between commits
+	lastFailed  atomic.Bool  // the last commit failed with an I/O error
 }
 
 func newMsgWriter(s *Store) *msgWriter {
@@ -149,6 +153,8 @@ func (w *msgWriter) drain(batch []*appendReq) {
 
 func (w *msgWriter) commit(batch []*appendReq) {
 	s := w.s
+	w.commitStart.Store(time.Now().UnixNano())
+	defer w.commitStart.Store(0)
 	fail := func(err error) {
 		for _, r := range batch {
 			r.done(RecordID{}, err)
@@ -167,6 +173,7 @@ func (w *msgWriter) commit(batch []*appendReq) {
 	g, err := s.current()
 	if err != nil {
 		w.failed.Add(uint64(len(batch)))
+		w.lastFailed.Store(true)
 		s.log.Error("open generation for writing", "err", err)
 		fail(err)
 		return
@@ -251,6 +258,7 @@ func (w *msgWriter) commit(batch []*appendReq) {
 	})
 	if err != nil {
 		w.failed.Add(uint64(len(batch)))
+		w.lastFailed.Store(true)
 		s.log.Error("commit messages: not acknowledged", "records", len(batch), "err", err)
 		fail(err)
 		return
@@ -266,6 +274,7 @@ func (w *msgWriter) commit(batch []*appendReq) {
 	s.changed = make(chan struct{})
 	s.mu.Unlock()
 	w.commits.Add(1)
+	w.lastFailed.Store(false)
 	records := 0
 	for _, r := range batch {
 		if r.forget == nil {
