@@ -48,6 +48,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return sessionsMain(args, stdout, stderr)
 	case "passwd":
 		return auth.PasswdMain(args, os.Stdin, stdout, stderr)
+	case "default-config":
+		return defaultConfigMain(args, stdout, stderr)
+	case "check-config":
+		return checkConfigMain(args, stdout, stderr)
 	case "help":
 		usage(stdout)
 		return 0
@@ -60,6 +64,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 func usage(w io.Writer) {
 	fmt.Fprint(w, `usage: gatemq [serve] [-config FILE] [-listen ADDR] [-data-dir DIR]
        gatemq version
+       gatemq default-config
+       gatemq check-config FILE
        gatemq passwd [-b] [-D] FILE USER [PASSWORD]   (gatemq passwd -h for details)
        gatemq bench pub|sub|conn|pubsub|report [flags]   (gatemq bench -h for flags)
        gatemq ds info [-data-dir DIR | -config FILE] [-json]

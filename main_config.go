@@ -1,0 +1,58 @@
+package main
+
+import (
+	_ "embed"
+	"flag"
+	"fmt"
+	"io"
+
+	"gatemq/conf"
+)
+
+// defaultConfig is scripts/gatemq.toml: every key at its default, with
+// comments. TestDefaultConfig_* keep it equal to conf.Default() and
+// documented in the README.
+//
+//go:embed scripts/gatemq.toml
+var defaultConfig string
+
+// defaultConfigMain prints the commented example configuration.
+func defaultConfigMain(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("default-config", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprintln(stderr, "usage: gatemq default-config > gatemq.toml") }
+	if err := fs.Parse(args); err != nil || fs.NArg() != 0 {
+		fs.Usage()
+		return 2
+	}
+	io.WriteString(stdout, defaultConfig)
+	return 0
+}
+
+// checkConfigMain loads and validates a configuration file, with the files
+// its listeners name, and prints the configuration in effect. It exits 1
+// with every error found, each naming the file, line and key.
+func checkConfigMain(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("check-config", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprintln(stderr, "usage: gatemq check-config FILE") }
+	if err := fs.Parse(args); err != nil || fs.NArg() != 1 {
+		fs.Usage()
+		return 2
+	}
+	path := fs.Arg(0)
+	cfg, err := conf.Load(path)
+	if err == nil {
+		_, err = loadListenerFiles(cfg, path)
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	if err := conf.Print(stdout, cfg); err != nil {
+		fmt.Fprintf(stderr, "gatemq: %v\n", err)
+		return 1
+	}
+	fmt.Fprintf(stderr, "%s: configuration ok\n", path)
+	return 0
+}

@@ -1,0 +1,162 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"reflect"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+
+	"gatemq/conf"
+)
+
+var (
+	tableLine = regexp.MustCompile(`^\s*\[\[?\s*([a-z_]+)\s*\]\]?`)
+	keyLine   = regexp.MustCompile(`^\s*#?\s*([a-z_]+)\s*=`)
+)
+
+// tomlKeys returns the keys a TOML example documents, as table.key,
+// including keys shown commented out ("# allow_anonymous = true").
+func tomlKeys(text string) []string {
+	var keys []string
+	table := ""
+	for line := range strings.SplitSeq(text, "\n") {
+		if m := tableLine.FindStringSubmatch(line); m != nil {
+			table = m[1] + "."
+			continue
+		}
+		if m := keyLine.FindStringSubmatch(line); m != nil {
+			keys = append(keys, table+m[1])
+		}
+	}
+	slices.Sort(keys)
+	return slices.Compact(keys)
+}
+
+// readmeReference returns the ```toml block under "## Configuration
+// reference" in README.md.
+func readmeReference(t *testing.T) string {
+	t.Helper()
+	b, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, ok := strings.Cut(string(b), "\n## Configuration reference\n")
+	if !ok {
+		t.Fatal(`README.md: no "## Configuration reference" section`)
+	}
+	if i := strings.Index(rest, "\n## "); i >= 0 {
+		rest = rest[:i]
+	}
+	_, block, ok := strings.Cut(rest, "```toml\n")
+	if !ok {
+		t.Fatal("README.md: no ```toml block in the configuration reference")
+	}
+	block, _, _ = strings.Cut(block, "```")
+	return block
+}
+
+func TestDefaultConfig_MatchesScript(t *testing.T) {
+	want, err := os.ReadFile("scripts/gatemq.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out, errb bytes.Buffer
+	if code := run([]string{"default-config"}, &out, &errb); code != 0 {
+		t.Fatalf("gatemq default-config: exit %d: %s", code, errb.String())
+	}
+	if out.String() != string(want) {
+		t.Fatalf("gatemq default-config differs from scripts/gatemq.toml:\n%s", out.String())
+	}
+}
+
+func TestDefaultConfig_LoadsToDefaults(t *testing.T) {
+	c, err := conf.Load("scripts/gatemq.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := conf.Default(); !reflect.DeepEqual(c, want) {
+		t.Fatalf("scripts/gatemq.toml loads to\n%+v\nwant conf.Default()\n%+v", c, want)
+	}
+}
+
+func TestDefaultConfig_EveryKey(t *testing.T) {
+	var printed bytes.Buffer
+	if err := conf.Print(&printed, conf.Default()); err != nil {
+		t.Fatal(err)
+	}
+	script, err := os.ReadFile("scripts/gatemq.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	example := tomlKeys(string(script))
+	readme := tomlKeys(readmeReference(t))
+	for _, k := range tomlKeys(printed.String()) {
+		if !slices.Contains(example, k) {
+			t.Errorf("key %s of conf.Default() is missing from scripts/gatemq.toml", k)
+		}
+	}
+	for _, k := range example {
+		if !slices.Contains(readme, k) {
+			t.Errorf("key %s of scripts/gatemq.toml is missing from the README's configuration reference", k)
+		}
+	}
+	// Keys conf.Print leaves out when unset must be in both, commented.
+	for _, k := range []string{"listener.allow_anonymous", "listener.durable_sessions"} {
+		if !slices.Contains(example, k) {
+			t.Errorf("optional key %s is missing from scripts/gatemq.toml", k)
+		}
+	}
+}
+
+func TestCheckConfig(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, content string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	tests := []struct {
+		name    string
+		path    string
+		code    int
+		stdout  string   // printed config contains it
+		stderrs []string // every one appears in stderr
+	}{
+		{name: "example", path: "scripts/gatemq.toml", code: 0, stdout: "max_keepalive = 65535",
+			stderrs: []string{"configuration ok"}},
+		{name: "override", path: write("ok.toml", "[mqtt]\nmax_keepalive = 600\n"), code: 0, stdout: "max_keepalive = 600"},
+		{name: "typo", path: write("typo.toml", "[mqtt]\nmax_keepalive = 60\nmax_keeplive = 3\n[log]\nlevel = \"loud\"\n"), code: 1,
+			stderrs: []string{"typo.toml:3: mqtt.max_keeplive: unknown key", "typo.toml:5: log.level"}},
+		{name: "missing listener file", path: write("files.toml", "[[listener]]\naddress = \"127.0.0.1:1883\"\npassword_file = \"/nonexistent/passwords\"\n"), code: 1,
+			stderrs: []string{"files.toml: listener[0].password_file: "}},
+		{name: "no such file", path: filepath.Join(dir, "absent.toml"), code: 1, stderrs: []string{"absent.toml"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var out, errb bytes.Buffer
+			code := run([]string{"check-config", tc.path}, &out, &errb)
+			if code != tc.code {
+				t.Fatalf("exit %d, want %d; stderr:\n%s", code, tc.code, errb.String())
+			}
+			if !strings.Contains(out.String(), tc.stdout) {
+				t.Errorf("stdout lacks %q:\n%s", tc.stdout, out.String())
+			}
+			for _, s := range tc.stderrs {
+				if !strings.Contains(errb.String(), s) {
+					t.Errorf("stderr lacks %q:\n%s", s, errb.String())
+				}
+			}
+			if code == 0 {
+				if _, err := conf.Parse(&out, "printed"); err != nil {
+					t.Errorf("printed config does not load: %v", err)
+				}
+			}
+		})
+	}
+}
