@@ -14,6 +14,7 @@
 #   BENCH_FAN_QOS=1     QoS of the fan-in and fan-out loads
 #   BENCH_LAT_RATE=2000 msgs/s of the QoS 1 latency load
 #   BENCH_CONNS=5000    idle connections of the memory load
+#   BENCH_DURABLE=0     skip the durable-session loads (issue 3)
 #   BENCH_OUT=DIR       keep results.jsonl, the table and broker logs in DIR
 #   BENCH_NO_BUILD=1    use ./gatemq as it is
 #   GATEMQ=PATH         use this gatemq binary (not built)
@@ -30,9 +31,11 @@ quick=${BENCH_QUICK:-0}
 if [ "$quick" = 1 ]; then
 	runs=${BENCH_RUNS:-1}
 	qos0_n=20000 qos1_n=10000 fan_n=200 lat_n=1000 conns=${BENCH_CONNS:-500} cap=10s
+	dur_n=5000 drain_n=10000 restart_msgs=100000 restart_sessions=1000
 else
 	runs=${BENCH_RUNS:-5}
 	qos0_n=300000 qos1_n=150000 fan_n=3000 lat_n=10000 conns=${BENCH_CONNS:-5000} cap=15s
+	dur_n=50000 drain_n=100000 restart_msgs=1000000 restart_sessions=10000
 fi
 size=${BENCH_SIZE:-64}
 fan_qos=${BENCH_FAN_QOS:-1}
@@ -275,6 +278,13 @@ for run in $(seq "$runs"); do
 	pubsub fanout -q "$fan_qos" -pubs 1 -subs "$fan" -t 'bench/out' -f 'bench/out' -n "$fan_n"
 	pubsub latency -q 1 -pubs 1 -subs 1 -t 'bench/lat' -f 'bench/lat' -n "$lat_n" -r "$lat_rate"
 done
+for b in "${brokers[@]}"; do
+	[ "${bpid[$b]}" = 0 ] || stop_broker "${bpid[$b]}"
+done
+
+if [ "${BENCH_DURABLE:-1}" != 0 ]; then
+	. scripts/bench_durable.sh
+fi
 
 # --- table -----------------------------------------------------------------
 
