@@ -3,10 +3,13 @@ package crash
 import (
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -28,15 +31,29 @@ func buildBroker(t *testing.T) string {
 	return bin
 }
 
-// freeAddr returns a 127.0.0.1 address with a port nothing listens on.
+// freeAddr returns a 127.0.0.1 address with a port nothing listens on,
+// below the kernel's ephemeral range: the broker binds it again after
+// every kill, and a port from that range could meanwhile be taken as the
+// local port of some outgoing connection (as bench.sh's free_port).
 func freeAddr(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	lo := 32768
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		if f := strings.Fields(string(b)); len(f) == 2 {
+			if n, err := strconv.Atoi(f[0]); err == nil && n > 12000 {
+				lo = n
+			}
+		}
 	}
-	defer ln.Close()
-	return ln.Addr().String()
+	for range 1000 {
+		addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(10000+rand.IntN(lo-10000)))
+		if ln, err := net.Listen("tcp", addr); err == nil {
+			ln.Close()
+			return addr
+		}
+	}
+	t.Fatal("no free port below the ephemeral range")
+	return ""
 }
 
 // brokerProc is the broker binary run on one data directory and address,
