@@ -46,6 +46,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return dsMain(args, stdout, stderr)
 	case "sessions":
 		return sessionsMain(args, stdout, stderr)
+	case "clients":
+		return clientsMain(args, stdout, stderr)
+	case "kick":
+		return kickMain(args, stdout, stderr)
 	case "passwd":
 		return auth.PasswdMain(args, os.Stdin, stdout, stderr)
 	case "default-config":
@@ -70,6 +74,8 @@ func usage(w io.Writer) {
        gatemq bench pub|sub|conn|pubsub|report [flags]   (gatemq bench -h for flags)
        gatemq ds info [-data-dir DIR | -config FILE] [-json]
        gatemq sessions list [-data-dir DIR | -config FILE] [-json]
+       gatemq clients [-data-dir DIR | -config FILE] [-json]
+       gatemq kick CLIENT_ID [-data-dir DIR | -config FILE]
 `)
 }
 
@@ -100,7 +106,7 @@ func serve(args []string, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "gatemq: %v\n", err)
 		return 2
 	}
-	log := newLogger(cfg, stderr)
+	log, logLevel := newLogger(cfg, stderr)
 	if err := prepareDataDir(cfg.DataDir, log); err != nil {
 		log.Error("prepare data directory", "dir", cfg.DataDir, "err", err)
 		return 1
@@ -148,6 +154,7 @@ func serve(args []string, stderr io.Writer) int {
 	abs, _ := filepath.Abs(cfg.DataDir)
 	log.Info("gatemq started", "version", version, "data_dir", abs)
 	sd := startSystemd(log, health(srv, store))
+	stopAdmin := startAdmin(cfg, srv, store, log)
 
 	sigc := make(chan os.Signal, 1)
 	signal.Notify(sigc, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
@@ -157,12 +164,13 @@ wait:
 		select {
 		case sig := <-sigc:
 			if sig == syscall.SIGHUP {
-				// TLS certificates, password files and ACLs; not the
-				// TOML file itself.
+				// TLS certificates, password files and ACLs, and the
+				// TOML file's [log] level; nothing else of the file.
 				log.Info("reloading", "signal", sig.String())
 				for _, lf := range files {
 					lf.reload(log)
 				}
+				reloadLogLevel(*configPath, logLevel, log)
 				continue
 			}
 			log.Info("shutting down", "signal", sig.String())
@@ -176,6 +184,7 @@ wait:
 		}
 	}
 	sd.stopping()
+	stopAdmin()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := srv.Close(ctx); err != nil {
@@ -190,14 +199,18 @@ func isLoopback(a net.Addr) bool {
 	return ok && ta.IP.IsLoopback()
 }
 
-func newLogger(cfg conf.Config, w io.Writer) *slog.Logger {
+// newLogger builds the logger; its level is the returned LevelVar, which
+// SIGHUP sets from the file again (reloadLogLevel).
+func newLogger(cfg conf.Config, w io.Writer) (*slog.Logger, *slog.LevelVar) {
 	var level slog.Level
 	_ = level.UnmarshalText([]byte(cfg.Log.Level))
-	opts := &slog.HandlerOptions{Level: level}
+	lv := new(slog.LevelVar)
+	lv.Set(level)
+	opts := &slog.HandlerOptions{Level: lv}
 	if cfg.Log.Format == "json" {
-		return slog.New(slog.NewJSONHandler(w, opts))
+		return slog.New(slog.NewJSONHandler(w, opts)), lv
 	}
-	return slog.New(slog.NewTextHandler(w, opts))
+	return slog.New(slog.NewTextHandler(w, opts)), lv
 }
 
 // brokerOptions translates the configuration into the broker's options.

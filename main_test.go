@@ -317,10 +317,14 @@ func TestMain_DurableCLI(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	// While the broker runs, the store is locked: the command says so.
+	// While the broker runs, the commands ask it through its admin socket.
 	out, err := exec.Command(bin, "ds", "info", "-data-dir", dir).CombinedOutput()
-	if err == nil || !strings.Contains(string(out), "running broker") {
-		t.Fatalf("ds info on a running broker's store: %v\n%s", err, out)
+	if err != nil || !strings.Contains(string(out), "shards:    16") {
+		t.Fatalf("ds info on a running broker: %v\n%s", err, out)
+	}
+	out, err = exec.Command(bin, "sessions", "list", "-data-dir", dir).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "cli-durable  online") || !strings.Contains(string(out), "cli/# (qos 1)") {
+		t.Fatalf("sessions list on a running broker: %v\n%s", err, out)
 	}
 	cmd.Process.Signal(syscall.SIGKILL)
 	cmd.Wait()

@@ -1,0 +1,27 @@
+// Package admin serves gatemq's admin API: HTTP with JSON bodies on a Unix
+// socket (mode 0600: file permissions are the authentication) and,
+// optionally, on a loopback TCP address where every request must carry
+// the bearer token.
+//
+// # Endpoints
+//
+//	GET  /healthz                      the process answers
+//	GET  /readyz                       listeners accepting, store restored
+//	GET  /metrics                      Prometheus text exposition, names gatemq_*
+//	GET  /api/v1/clients               connected clients
+//	GET  /api/v1/sessions              sessions, disconnected durable ones included
+//	GET  /api/v1/sessions/{client_id}  one session with its subscriptions
+//	GET  /api/v1/retained              retained messages (topics and sizes, no payloads)
+//	GET  /api/v1/ds                    the durable store's description (gatemq ds info)
+//	POST or DELETE /api/v1/clients/{client_id}
+//	                                   kick: v5 DISCONNECT 0x98, then close
+//
+// Errors are JSON objects {"error": "..."} with a 4xx or 5xx status.
+//
+// # Dependencies
+//
+// The package reads the broker and the store through two small
+// interfaces, Broker and Store, that *broker.Server and *boltstore.Store
+// implement; tests use fakes. Metrics use github.com/VictoriaMetrics/metrics
+// for the histograms and the exposition format.
+package admin

@@ -1,0 +1,103 @@
+package admin
+
+import (
+	"net/http"
+	"time"
+)
+
+// kickTimeout is how long a kick waits for the client's connection to
+// close after the DISCONNECT.
+const kickTimeout = 5 * time.Second
+
+func (s *Server) routes() {
+	s.mux.HandleFunc("GET /healthz", s.healthz)
+	s.mux.HandleFunc("GET /readyz", s.readyz)
+	s.mux.HandleFunc("GET /metrics", s.metricsHandler)
+	s.mux.HandleFunc("GET /api/v1/clients", s.clients)
+	s.mux.HandleFunc("POST /api/v1/clients/{client_id}", s.kick)
+	s.mux.HandleFunc("DELETE /api/v1/clients/{client_id}", s.kick)
+	s.mux.HandleFunc("GET /api/v1/sessions", s.sessions)
+	s.mux.HandleFunc("GET /api/v1/sessions/{client_id}", s.session)
+	s.mux.HandleFunc("GET /api/v1/retained", s.retained)
+	s.mux.HandleFunc("GET /api/v1/ds", s.ds)
+}
+
+// healthz answers while the process can serve HTTP at all.
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+// readyz answers 200 once the broker accepts connections. main starts
+// the API after the store is restored and the listeners are up, so a
+// listener that stopped is what makes it fail.
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	if s.opts.Broker.Listening() == 0 {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "not ready", "reason": "no listener is accepting"})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+}
+
+func (s *Server) metricsHandler(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+	s.metrics.write(w)
+}
+
+func (s *Server) clients(w http.ResponseWriter, r *http.Request) {
+	in := s.opts.Broker.Clients()
+	out := make([]Client, 0, len(in))
+	for _, c := range in {
+		out = append(out, newClient(c))
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) kick(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("client_id")
+	if !s.opts.Broker.Kick(id, kickTimeout) {
+		writeError(w, http.StatusNotFound, "client not connected: "+id)
+		return
+	}
+	s.log.Info("client kicked through the admin API", "client_id", id)
+	writeJSON(w, http.StatusOK, map[string]string{"kicked": id})
+}
+
+func (s *Server) sessions(w http.ResponseWriter, r *http.Request) {
+	in := s.opts.Broker.Sessions()
+	out := make([]Session, 0, len(in))
+	for _, si := range in {
+		info, subs, ok := s.opts.Broker.Session(si.ClientID)
+		if !ok {
+			continue // ended meanwhile
+		}
+		out = append(out, newSessionDetail(info, subs).Session)
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) session(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("client_id")
+	info, subs, ok := s.opts.Broker.Session(id)
+	if !ok {
+		writeError(w, http.StatusNotFound, "no session: "+id)
+		return
+	}
+	writeJSON(w, http.StatusOK, newSessionDetail(info, subs))
+}
+
+func (s *Server) retained(w http.ResponseWriter, r *http.Request) {
+	in := s.opts.Broker.RetainedMessages()
+	out := make([]Retained, 0, len(in))
+	for _, m := range in {
+		out = append(out, newRetained(m))
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) ds(w http.ResponseWriter, r *http.Request) {
+	if s.opts.Store == nil {
+		writeError(w, http.StatusNotFound, "no durable store: durable sessions are off on every listener")
+		return
+	}
+	writeJSON(w, http.StatusOK, NewDSInfo(s.opts.Store.Info()))
+}

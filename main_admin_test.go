@@ -1,0 +1,117 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"gatemq/broker/packet"
+)
+
+// TestMain_AdminSocket runs the binary and reads /metrics over its admin
+// socket (curl --unix-socket), then lists and kicks clients with the
+// commands, and changes the log level with SIGHUP.
+func TestMain_AdminSocket(t *testing.T) {
+	dir := t.TempDir()
+	cfgPath := filepath.Join(dir, "gatemq.toml")
+	writeCfg := func(level string) {
+		if err := os.WriteFile(cfgPath, []byte(fmt.Sprintf("[log]\nlevel = %q\n", level)), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	writeCfg("info")
+	cmd, addr, logs := startBroker(t, "-config", cfgPath, "-data-dir", dir)
+	sock := filepath.Join(dir, "admin.sock")
+	hc := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "unix", sock)
+		},
+	}}
+	get := func(path string) (string, error) {
+		resp, err := hc.Get("http://gatemq" + path)
+		if err != nil {
+			return "", err
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		return string(b), err
+	}
+	waitFor(t, 10*time.Second, func() error {
+		_, err := get("/readyz")
+		return err
+	})
+	if fi, err := os.Stat(sock); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("admin socket: %v %v", fi, err)
+	}
+
+	nc, br := dialConnect(t, addr, packet.V5, "dev-7")
+	defer nc.Close()
+	for i := range 3 {
+		nc.Write(packet.Append(nil, &packet.Publish{Topic: "m/1", Payload: []byte{byte(i)}}, packet.V5))
+	}
+	waitFor(t, 10*time.Second, func() error {
+		body, err := get("/metrics")
+		if err != nil {
+			return err
+		}
+		if !strings.Contains(body, "gatemq_messages_received_total 3\n") || !strings.Contains(body, "gatemq_connections 1\n") {
+			return fmt.Errorf("metrics not moved yet:\n%s", body)
+		}
+		return nil
+	})
+
+	bin := buildBinary(t)
+	out, err := exec.Command(bin, "clients", "-config", cfgPath, "-data-dir", dir).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "dev-7") || !strings.Contains(string(out), "5.0") {
+		t.Fatalf("gatemq clients: %v\n%s", err, out)
+	}
+	out, err = exec.Command(bin, "clients", "-data-dir", dir, "-json").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), `"client_id": "dev-7"`) {
+		t.Fatalf("gatemq clients -json: %v\n%s", err, out)
+	}
+	out, err = exec.Command(bin, "kick", "dev-7", "-data-dir", dir).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "kicked dev-7") {
+		t.Fatalf("gatemq kick: %v\n%s", err, out)
+	}
+	nc.SetReadDeadline(time.Now().Add(5 * time.Second))
+	pk, err := packet.Read(br, packet.V5, 0)
+	if d, ok := pk.(*packet.Disconnect); !ok || d.Reason != packet.AdministrativeAction {
+		t.Fatalf("kicked client got %v %v, want DISCONNECT 0x98", pk, err)
+	}
+
+	// SIGHUP: a bad file keeps the level; a good one changes it.
+	os.WriteFile(cfgPath, []byte("[log]\nlevel = \"loud\"\n"), 0o600)
+	cmd.Process.Signal(syscall.SIGHUP)
+	waitFor(t, 10*time.Second, func() error {
+		if !strings.Contains(logs.String(), "log level kept") {
+			return fmt.Errorf("no complaint about the bad file:\n%s", logs.String())
+		}
+		return nil
+	})
+	writeCfg("debug")
+	cmd.Process.Signal(syscall.SIGHUP)
+	waitFor(t, 10*time.Second, func() error {
+		if !strings.Contains(logs.String(), "log level changed") {
+			return fmt.Errorf("level not changed:\n%s", logs.String())
+		}
+		return nil
+	})
+
+	// Without a broker, clients says so.
+	cmd.Process.Signal(syscall.SIGTERM)
+	cmd.Wait()
+	out, err = exec.Command(bin, "clients", "-data-dir", dir).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "no broker answers") {
+		t.Fatalf("gatemq clients without a broker: %v\n%s", err, out)
+	}
+}
