@@ -2,6 +2,7 @@ package boltstore
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -18,6 +19,7 @@ type appendReq struct {
 	payload []byte
 	once    []byte // AppendOnce's key, recorded in the same transaction
 	forget  []byte // Forget's key: a request with no record
+	barrier bool   // Sync's request: no record, done after the commit
 	done    func(RecordID, error)
 }
 
@@ -78,6 +80,15 @@ func (s *Store) Forget(key []byte, done func(error)) {
 			done(err)
 		}
 	}})
+}
+
+// Sync returns once everything queued before it, message and meta
+// writes alike, is committed (or failed), with the first error.
+func (s *Store) Sync() error {
+	errc := make(chan error, 2)
+	s.enqueue(&appendReq{barrier: true, done: func(_ RecordID, err error) { errc <- err }})
+	s.mw.update(func(*bolt.Tx) error { return nil }, func(err error) { errc <- err })
+	return errors.Join(<-errc, <-errc)
 }
 
 func (s *Store) enqueue(req *appendReq) {
@@ -196,6 +207,9 @@ func (w *msgWriter) commit(batch []*appendReq) {
 			return ob, nil
 		}
 		for i, r := range batch {
+			if r.barrier {
+				continue
+			}
 			if r.forget != nil {
 				// A tombstone in the newest generation: the key may sit
 				// in an older one, which is never written again.
@@ -277,7 +291,7 @@ func (w *msgWriter) commit(batch []*appendReq) {
 	w.lastFailed.Store(false)
 	records := 0
 	for _, r := range batch {
-		if r.forget == nil {
+		if r.forget == nil && !r.barrier {
 			records++
 		}
 	}

@@ -221,10 +221,19 @@ func (s *Server) openSession(c *conn, clean bool, expiry uint32, recvMax int, qu
 		}
 		break
 	}
-	defer s.connectMu.Unlock()
 	sess, present, replaced := s.sessions.Open(c.clientID, clean)
+	// The store's writes below are only queued while connectMu is held;
+	// the wait for their commit happens after it is released, so durable
+	// clients connecting together share commits.
+	var sync []func() error
 	if replaced != nil {
 		s.endSessionLocked(replaced)
+		if s.opts.Store != nil && replaced.IsDurable() {
+			// The ended session must be gone from the store before
+			// CONNACK: after it the client may reuse its packet IDs, and
+			// a crash must not bring the old session back.
+			sync = append(sync, s.opts.Store.Sync)
+		}
 	}
 	s.stopExpiry(sess)
 	// A delayed will waits for the session: a new connection to it
@@ -236,12 +245,32 @@ func (s *Server) openSession(c *conn, clean bool, expiry uint32, recvMax int, qu
 		s.makeDurable(sess)
 	}
 	c.sess = sess
+	// Taken by c from here: a takeover in the meantime sees its owner.
+	sess.Reserve(c)
+	if sess.IsDurable() {
+		// CONNACK says the session exists: it must survive a crash
+		// from then on.
+		errc := make(chan error, 1)
+		s.saveSession(sess, func(err error) { errc <- err }) // expiry, last seen, online
+		s.saveWill(sess, c.will, time.Time{})                // or clears a stale one
+		sync = append(sync, func() error { return <-errc })
+	}
+	if len(sync) == 0 {
+		queueAck(present)
+		sess.Attach(c, recvMax, c.signal)
+		s.connectMu.Unlock()
+		return present
+	}
+	// A connection taking over meanwhile closes this one without
+	// CONNACK: it is not connected yet.
+	s.connectMu.Unlock()
+	for _, wait := range sync {
+		if err := wait(); err != nil {
+			s.log.Error("persist session before CONNACK", logClientID, c.clientID, logErr, err)
+		}
+	}
 	queueAck(present)
 	sess.Attach(c, recvMax, c.signal)
-	if sess.IsDurable() {
-		s.saveSession(sess, nil)              // expiry, last seen, online
-		s.saveWill(sess, c.will, time.Time{}) // or clears a stale one
-	}
 	return present
 }
 
@@ -282,6 +311,11 @@ func (s *Server) endSessionLocked(sess *session.Session) {
 	s.sessions.Remove(sess)
 	if s.opts.Store != nil && sess.IsDurable() {
 		s.opts.Store.DeleteSession(sess.ClientID, nil)
+		// Its incoming QoS 2 state ends with it: a new session under the
+		// same client ID must not find these packet IDs after a restart.
+		for _, id := range sess.InboundIDs() {
+			s.opts.Store.Forget(onceKey(sess.ClientID, id), nil)
+		}
 	}
 	for _, sub := range sess.Subscriptions() {
 		s.topics.unsubscribe(sess, sub.Filter)

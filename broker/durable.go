@@ -26,6 +26,7 @@ type Store interface {
 	Assign(clientID string, id boltstore.RecordID, done func(error))
 	Unassign(clientID string, ids []boltstore.RecordID, done func(error))
 	Assigned(clientID string) ([]boltstore.RecordID, error)
+	Sync() error
 	Streams(match func(pattern string) bool) []boltstore.StreamInfo
 	Read(k boltstore.StreamKey, after uint64, max int, buf []boltstore.Record, corrupt func(boltstore.RecordID, error)) ([]boltstore.Record, error)
 	PutSession(clientID, part string, value []byte, done func(error))
@@ -658,6 +659,8 @@ func (s *Server) restoreInbound() error {
 		}
 		if sess := s.sessions.Get(string(k[:i])); sess != nil {
 			sess.RestoreInbound(uint16(k[i+1])<<8 | uint16(k[i+2]))
+		} else {
+			s.opts.Store.Forget(k, nil) // its session ended or expired
 		}
 	}
 	return nil

@@ -324,3 +324,15 @@ func (s *Session) RestoreInbound(id uint16) {
 		s.relOldest = now
 	}
 }
+
+// InboundIDs returns the packet identifiers of incoming QoS 2 messages
+// awaiting PUBREL.
+func (s *Session) InboundIDs() []uint16 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]uint16, 0, len(s.inbound))
+	for id := range s.inbound {
+		out = append(out, id)
+	}
+	return out
+}

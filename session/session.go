@@ -102,6 +102,16 @@ func (s *Session) Attach(owner any, recvMax int, wake func()) (prev any) {
 	return prev
 }
 
+// Reserve makes owner the session's connection without anything being
+// sent yet: deliveries queue, and a takeover sees the owner. Attach
+// follows once the connection may write.
+func (s *Session) Reserve(owner any) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.owner = owner
+	s.wake = nil
+}
+
 // Detach takes owner off the session and reports whether it was the
 // session's connection (a connection that was taken over is not).
 func (s *Session) Detach(owner any) bool {
