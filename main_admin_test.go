@@ -64,7 +64,7 @@ func TestMain_AdminSocket(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		if !strings.Contains(body, "gatemq_messages_received_total 3\n") || !strings.Contains(body, "gatemq_connections 1\n") {
+		if !strings.Contains(body, `gatemq_messages_received_total{qos="0"} 3`+"\n") || !strings.Contains(body, "gatemq_connections 1\n") {
 			return fmt.Errorf("metrics not moved yet:\n%s", body)
 		}
 		return nil

@@ -22,6 +22,7 @@ type fakeBroker struct {
 	mu     sync.Mutex
 	kicked []string
 	stats  broker.Stats
+	qos    broker.QoSStats
 }
 
 func (f *fakeBroker) Clients() []broker.ClientInfo {
@@ -54,6 +55,11 @@ func (f *fakeBroker) Stats() broker.Stats {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.stats
+}
+func (f *fakeBroker) QoSStats() broker.QoSStats {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.qos
 }
 func (f *fakeBroker) SessionCounts() (int, int) { return 1, 1 }
 func (f *fakeBroker) Listening() int            { return 1 }
@@ -159,7 +165,7 @@ func TestServer_MetricsMove(t *testing.T) {
 	fb, fs := &fakeBroker{}, &fakeStore{}
 	_, c, _ := startUnix(t, Options{Broker: fb, Store: fs})
 	fb.mu.Lock()
-	fb.stats.PublishReceived = 42
+	fb.qos.MessagesReceived[1] = 42
 	fb.stats.ClientsConnected = 3
 	fb.mu.Unlock()
 	fs.mu.Lock()
@@ -167,7 +173,7 @@ func TestServer_MetricsMove(t *testing.T) {
 	fs.mu.Unlock()
 	_, body := do(t, c, "GET", "http://admin/metrics", nil)
 	for _, want := range []string{
-		"gatemq_messages_received_total 42\n",
+		`gatemq_messages_received_total{qos="1"} 42` + "\n",
 		"gatemq_connections 3\n",
 		`gatemq_sessions{state="offline"} 1` + "\n",
 		"gatemq_store_commit_duration_seconds_sum 0.003\n",

@@ -91,7 +91,7 @@ func TestServer_RealBroker(t *testing.T) {
 	}
 	waitFor(t, 5*time.Second, func() error {
 		_, body := do(t, c, "GET", "http://admin/metrics", nil)
-		if !strings.Contains(body, "gatemq_messages_received_total 5\n") || !strings.Contains(body, "gatemq_connections 2\n") {
+		if !strings.Contains(body, `gatemq_messages_received_total{qos="0"} 5`+"\n") || !strings.Contains(body, "gatemq_connections 2\n") {
 			return fmt.Errorf("counters not there yet:\n%s", body)
 		}
 		return nil

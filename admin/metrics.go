@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"fmt"
 	"io"
 
 	vm "github.com/VictoriaMetrics/metrics"
@@ -48,7 +49,7 @@ func (m *metrics) observe(c boltstore.Commit) {
 func (m *metrics) write(w io.Writer) { m.set.WritePrometheus(w) }
 
 func writeBroker(w io.Writer, b Broker) {
-	st := b.Stats()
+	st, q := b.Stats(), b.QoSStats()
 	online, offline := b.SessionCounts()
 	g, c := vm.WriteGaugeUint64, vm.WriteCounterUint64
 	vm.WriteGaugeFloat64(w, "gatemq_uptime_seconds", st.Uptime)
@@ -58,8 +59,12 @@ func writeBroker(w io.Writer, b Broker) {
 	c(w, `gatemq_connections_refused_total{reason="max_connections"}`, st.Limits.ConnectionsRefused)
 	c(w, `gatemq_connections_refused_total{reason="max_connection_rate"}`, st.Limits.ConnectionsRateLimited)
 	c(w, `gatemq_connections_refused_total{reason="connect_timeout"}`, st.Limits.ConnectTimeouts)
-	c(w, "gatemq_messages_received_total", st.PublishReceived)
-	c(w, "gatemq_messages_sent_total", st.PublishSent)
+	for i := range 3 {
+		c(w, fmt.Sprintf(`gatemq_messages_received_total{qos="%d"}`, i), q.MessagesReceived[i])
+		c(w, fmt.Sprintf(`gatemq_messages_sent_total{qos="%d"}`, i), q.MessagesSent[i])
+		c(w, fmt.Sprintf(`gatemq_payload_bytes_received_total{qos="%d"}`, i), q.PayloadBytesReceived[i])
+		c(w, fmt.Sprintf(`gatemq_payload_bytes_sent_total{qos="%d"}`, i), q.PayloadBytesSent[i])
+	}
 	c(w, "gatemq_bytes_received_total", st.BytesReceived)
 	c(w, "gatemq_bytes_sent_total", st.BytesSent)
 	c(w, "gatemq_packets_received_total", st.PacketsReceived)

@@ -29,6 +29,7 @@ type Broker interface {
 	RetainedMessages() []broker.RetainedInfo
 	Kick(clientID string, timeout time.Duration) bool
 	Stats() broker.Stats
+	QoSStats() broker.QoSStats
 	SessionCounts() (online, offline int)
 	Listening() int
 }

@@ -240,6 +240,7 @@ func (c *conn) appendDelivery(buf []byte, d *session.Delivery, now int64) []byte
 	}
 	c.srv.stats.packetsSent.Add(1)
 	c.srv.stats.publishSent.Add(1)
+	c.srv.stats.byQoS.out(p.QoS, len(p.Payload))
 	return packet.Append(buf, &p, c.version)
 }
 

@@ -14,6 +14,7 @@ import (
 func (c *conn) handlePublish(p *packet.Publish) error {
 	o := &c.srv.opts
 	c.srv.stats.publishRecv.Add(1)
+	c.srv.stats.byQoS.in(p.QoS, len(p.Payload))
 	if p.QoS > o.MaxQoS {
 		return fmt.Errorf("PUBLISH QoS %d: %w", p.QoS, packet.QoSNotSupported) // [MQTT-3.2.2-11]
 	}

@@ -15,6 +15,7 @@ type stats struct {
 	connected    atomic.Int64
 	maxConnected atomic.Int64
 	connsTotal   atomic.Uint64
+	byQoS        qosStats // PUBLISH and payload bytes by QoS; see stats_qos.go
 
 	// Refusals and drops by the limits of limits.go.
 	connRefused     atomic.Uint64 // over max_connections, server or listener
