@@ -708,13 +708,16 @@ func TestHostile_IdleConnections(t *testing.T) {
 		dialers.Go(func() {
 			for next.Add(1) <= n {
 				slots <- struct{}{}
+				// Taken before the dial: the server's clock for the
+				// connection starts no earlier, however late this
+				// goroutine runs after Dial returns on a loaded machine.
+				opened := time.Now()
 				nc, err := net.Dial("tcp", addr)
 				if err != nil {
 					failed.Add(1)
 					<-slots
 					continue
 				}
-				opened := time.Now()
 				wg.Go(func() {
 					defer func() { <-slots }()
 					defer nc.Close()
