@@ -62,10 +62,6 @@ type Options struct {
 	Logger *slog.Logger
 }
 
-// ErrNoToken is returned by ServeTCP when Options.Token is empty: the
-// API is never served on TCP without authentication.
-var ErrNoToken = errors.New("admin API on TCP needs a token")
-
 // Server is the admin API. Create it with New, give it listeners with
 // ListenUnix and ServeTCP, stop it with Close. It is safe for concurrent
 // use.
