@@ -9,6 +9,7 @@ LDFLAGS := -X main.version=$(VERSION)
 FUZZTIME ?= 3s
 
 .PHONY: all build run test test-deps vet fuzz-quick fuzz soak bench clean
+.PHONY: build-arm build-dist deb verify-unit test-arm test-deb
 
 all: build
 
@@ -43,6 +44,15 @@ test-deps:
 			echo "warning: node or npm missing and not root: the MQTT.js WebSocket test will be skipped"; \
 		fi; \
 	fi
+	@if ! { command -v systemd-analyze && command -v qemu-aarch64-static && command -v qemu-arm-static; } >/dev/null 2>&1; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+			echo "installing systemd (systemd-analyze) and qemu-user-static"; \
+			(apt-get update -qq || true) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq systemd qemu-user-static >/dev/null \
+				|| echo "warning: installing systemd and qemu-user-static failed: make verify-unit and test-arm will skip"; \
+		else \
+			echo "warning: systemd-analyze or qemu-user-static missing and not root: make verify-unit or test-arm will skip"; \
+		fi; \
+	fi
 	@if command -v npm >/dev/null 2>&1 && [ ! -f $(MQTTJS_PREFIX)/node_modules/mqtt/package.json ]; then \
 		echo "installing MQTT.js (npm mqtt@5) into $(MQTTJS_PREFIX)"; \
 		npm install --no-save --no-audit --no-fund --loglevel=error --prefix $(MQTTJS_PREFIX) mqtt@5 >/dev/null \
@@ -55,6 +65,7 @@ vet:
 
 test: test-deps vet
 	$(GO) test -race -count=1 -timeout 8m ./...
+	$(MAKE) --no-print-directory verify-unit test-arm test-deb
 	$(MAKE) --no-print-directory fuzz-quick
 
 # fuzz-quick runs every fuzz target for FUZZTIME; make fuzz runs them for minutes.
@@ -79,6 +90,52 @@ soak:
 
 bench: test-deps build
 	./scripts/bench.sh
+
+# Static release binaries in dist/ (CGO_ENABLED=0, stripped): build-arm
+# for the gateways (linux/arm64, linux/arm/v7), build-dist adds linux/amd64.
+DIST := dist
+RELEASE := CGO_ENABLED=0 GOOS=linux $(GO) build -trimpath -ldflags "-s -w $(LDFLAGS)"
+
+build-arm:
+	@mkdir -p $(DIST)
+	GOARCH=arm64 $(RELEASE) -o $(DIST)/gatemq-linux-arm64 .
+	GOARCH=arm GOARM=7 $(RELEASE) -o $(DIST)/gatemq-linux-armv7 .
+	@ls -l $(DIST)/gatemq-linux-arm64 $(DIST)/gatemq-linux-armv7
+
+build-dist: build-arm
+	GOARCH=amd64 $(RELEASE) -o $(DIST)/gatemq-linux-amd64 .
+
+# deb builds dist/gatemq_VERSION_{amd64,arm64,armhf}.deb from
+# packaging/nfpm.yaml with tools/mkdeb (the nfpm library, in its own module).
+deb: build-dist
+	rm -f $(DIST)/gatemq_*.deb
+	$(GO) -C tools/mkdeb build -o $(CURDIR)/$(DIST)/mkdeb .
+	$(DIST)/mkdeb -version $(VERSION) -dist $(DIST) amd64 arm64 armhf
+
+# verify-unit checks scripts/gatemq.service with systemd-analyze verify,
+# with ExecStart pointing at ./gatemq; any warning fails.
+verify-unit: build
+	@if ! command -v systemd-analyze >/dev/null 2>&1; then \
+		echo "verify-unit: SKIP: systemd-analyze not found (Debian package systemd)"; exit 0; \
+	fi; \
+	tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
+	sed "s|/usr/bin/gatemq|$(CURDIR)/gatemq|" scripts/gatemq.service >"$$tmp/gatemq.service" && \
+	out=$$(systemd-analyze verify "$$tmp/gatemq.service" 2>&1); rc=$$?; \
+	if [ $$rc != 0 ] || [ -n "$$out" ]; then echo "$$out"; echo "verify-unit: FAIL"; exit 1; fi; \
+	echo "verify-unit: scripts/gatemq.service ok ($$(systemd-analyze --version | head -n1))"
+
+# test-arm runs the ARM binaries under qemu-user: version, check-config, and
+# a publish/subscribe round trip (scripts/test_arm.sh).
+test-arm: build build-arm
+	GATEMQ=./gatemq ./scripts/test_arm.sh $(DIST)
+
+# test-deb checks the packages and installs the amd64 one into a temporary
+# root with dpkg --root (scripts/test_deb.sh).
+test-deb: deb
+	@test -z "$$(gofmt -l tools/mkdeb)" || { echo "gofmt needed:"; gofmt -l tools/mkdeb; exit 1; }
+	$(GO) -C tools/mkdeb vet ./...
+	$(GO) -C tools/mkdeb test -count=1 ./...
+	./scripts/test_deb.sh $(DIST)
 
 clean:
 	rm -f gatemq

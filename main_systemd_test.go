@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -148,4 +149,41 @@ func TestSystemd_WatchdogOnlyWhileHealthy(t *testing.T) {
 	expectNotify(t, msgs, "WATCHDOG=1", 5*time.Second)
 	sd.stopping()
 	expectNotify(t, msgs, "STOPPING=1", 5*time.Second)
+}
+
+// TestUnit_Contract checks the settings of scripts/gatemq.service that the
+// binary, install.sh and the packages rely on; make verify-unit has
+// systemd-analyze check the rest.
+func TestUnit_Contract(t *testing.T) {
+	b, err := os.ReadFile("scripts/gatemq.service")
+	if err != nil {
+		t.Fatal(err)
+	}
+	set := make(map[string]bool)
+	for line := range strings.SplitSeq(string(b), "\n") {
+		if line = strings.TrimSpace(line); line != "" && !strings.HasPrefix(line, "#") {
+			set[line] = true
+		}
+	}
+	for _, want := range []string{
+		"Type=notify",
+		"WatchdogSec=30s",
+		"User=gatemq",
+		"StateDirectory=gatemq",
+		"ConfigurationDirectory=gatemq",
+		"RuntimeDirectory=gatemq",
+		"ProtectSystem=strict",
+		"NoNewPrivileges=yes",
+		"UMask=0077",
+		"CapabilityBoundingSet=",
+		"AmbientCapabilities=",
+		"LimitNOFILE=65536",
+		"ExecStart=/usr/bin/gatemq -config /etc/gatemq/gatemq.toml -data-dir /var/lib/gatemq",
+		"ExecReload=/bin/kill -HUP $MAINPID",
+		"Restart=on-failure",
+	} {
+		if !set[want] {
+			t.Errorf("scripts/gatemq.service lacks %q", want)
+		}
+	}
 }
