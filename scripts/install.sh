@@ -79,8 +79,10 @@ mkdir -p "$root/var/lib/gatemq"
 chmod 0700 "$root/var/lib/gatemq"
 owned && chown "$user:$user" "$root/var/lib/gatemq"
 
-"$root/usr/bin/gatemq" check-config "$root/etc/gatemq/gatemq.toml" >/dev/null ||
-	say "warning: $root/etc/gatemq/gatemq.toml does not load: fix it before starting gatemq"
+if ! errs=$("$root/usr/bin/gatemq" check-config "$root/etc/gatemq/gatemq.toml" 2>&1 >/dev/null); then
+	say "warning: $root/etc/gatemq/gatemq.toml does not load: fix it before starting gatemq:"
+	printf '%s\n' "$errs"
+fi
 
 if owned && [ -d /run/systemd/system ]; then
 	systemctl daemon-reload
