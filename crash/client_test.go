@@ -60,9 +60,10 @@ type client struct {
 	awaitRel   map[uint16]bool  // QoS 2 received, PUBREL not yet
 	got        map[string][]int // publisher -> sequence numbers in arrival order
 	gotQoS     map[string][]byte
-	redeliv    int      // QoS 2 PUBLISHes recognised by packet identifier
-	odd        []string // unparseable payloads, unexpected packets
-	sessionGap []string // session present 0 on a resumed session
+	seen       map[string][]bool // publisher -> seen[seq]
+	redeliv    int               // QoS 2 PUBLISHes recognised by packet identifier
+	odd        []string          // unparseable payloads, unexpected packets
+	sessionGap []string          // session present 0 on a resumed session
 }
 
 // outMsg is a publisher's message in flight.
@@ -80,7 +81,7 @@ func newPublisher(id string, qos byte, topic string, window int, every time.Dura
 
 func newSubscriber(id string, v packet.Version, filter string, qos byte, recvMax uint16) *client {
 	return &client{id: id, version: v, expiry: 3600, filter: filter, subQoS: qos, recvMax: recvMax,
-		awaitRel: map[uint16]bool{}, got: map[string][]int{}, gotQoS: map[string][]byte{}}
+		awaitRel: map[uint16]bool{}, got: map[string][]int{}, gotQoS: map[string][]byte{}, seen: map[string][]bool{}}
 }
 
 // connect dials addr and resumes the client's session (clean start 0),
@@ -346,6 +347,12 @@ func (c *client) receiveLocked(p *packet.Publish) []byte {
 	}
 	c.got[pub] = append(c.got[pub], seq)
 	c.gotQoS[pub] = append(c.gotQoS[pub], p.QoS)
+	seen := c.seen[pub]
+	for len(seen) <= seq {
+		seen = append(seen, false)
+	}
+	seen[seq] = true
+	c.seen[pub] = seen
 	return ack
 }
 

@@ -219,10 +219,15 @@ func TestCrash_KillNine(t *testing.T) {
 		}
 		return nil
 	})
-	drainErr := waitProgress(10*time.Second, func() (int, int) {
-		missing, got := 0, 0
-		for _, s := range subs {
-			m, g := s.missing(pubs)
+	// Publishers are done: what is acknowledged no longer changes, and
+	// each poll looks only at what is still missing.
+	pending := make([]map[string][]int, len(subs))
+	for i, s := range subs {
+		pending[i] = s.missing(pubs)
+	}
+	drainErr := waitProgress(10*time.Second, func() (missing, got int) {
+		for i, s := range subs {
+			m, g := s.stillMissing(pending[i])
 			missing, got = missing+m, got+g
 		}
 		return missing, got
@@ -273,24 +278,41 @@ func sentTotal(pubs []*client) int {
 	return n
 }
 
-// missing counts the acknowledged messages of pubs s has not received,
-// and the deliveries s has had.
-func (s *client) missing(pubs []*client) (missing, got int) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+// missing returns, per publisher, the acknowledged messages of pubs s
+// has not received.
+func (s *client) missing(pubs []*client) map[string][]int {
+	out := make(map[string][]int)
 	for _, p := range pubs {
-		seen := make(map[int]bool, len(s.got[p.id]))
-		for _, q := range s.got[p.id] {
-			seen[q] = true
-		}
-		got += len(s.got[p.id])
 		p.mu.Lock()
+		var qs []int
 		for q := 1; q <= p.sent; q++ {
-			if p.acked[q] && !seen[q] {
-				missing++
+			if p.acked[q] {
+				qs = append(qs, q)
 			}
 		}
 		p.mu.Unlock()
+		out[p.id] = qs
+	}
+	s.stillMissing(out)
+	return out
+}
+
+// stillMissing drops from pending what s has received since, and
+// returns how many are left and how many deliveries s has had.
+func (s *client) stillMissing(pending map[string][]int) (missing, got int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for pid, qs := range pending {
+		seen := s.seen[pid]
+		left := qs[:0]
+		for _, q := range qs {
+			if q >= len(seen) || !seen[q] {
+				left = append(left, q)
+			}
+		}
+		pending[pid] = left
+		missing += len(left)
+		got += len(s.got[pid])
 	}
 	return missing, got
 }
