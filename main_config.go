@@ -5,6 +5,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
+	"strconv"
 
 	"gatemq/conf"
 )
@@ -53,6 +55,23 @@ func checkConfigMain(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "gatemq: %v\n", err)
 		return 1
 	}
+	for i, l := range cfg.Listeners {
+		if privilegedPort(l.Address) {
+			fmt.Fprintf(stderr, "%s: note: listener[%d].address %s is a port below 1024: the systemd unit needs CAP_NET_BIND_SERVICE (see scripts/gatemq.service)\n",
+				path, i, l.Address)
+		}
+	}
 	fmt.Fprintf(stderr, "%s: configuration ok\n", path)
 	return 0
+}
+
+// privilegedPort reports whether addr (host:port) names a port below
+// 1024, which only a process with CAP_NET_BIND_SERVICE may bind.
+func privilegedPort(addr string) bool {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	n, err := strconv.Atoi(port)
+	return err == nil && n > 0 && n < 1024
 }

@@ -135,6 +135,8 @@ func TestCheckConfig(t *testing.T) {
 			stderrs: []string{"typo.toml:3: mqtt.max_keeplive: unknown key", "typo.toml:5: log.level"}},
 		{name: "missing listener file", path: write("files.toml", "[[listener]]\naddress = \"127.0.0.1:1883\"\npassword_file = \"/nonexistent/passwords\"\n"), code: 1,
 			stderrs: []string{"files.toml: listener[0].password_file: "}},
+		{name: "privileged port", path: write("low.toml", "[[listener]]\naddress = \"127.0.0.1:883\"\n"), code: 0, stdout: `address = "127.0.0.1:883"`,
+			stderrs: []string{"listener[0].address 127.0.0.1:883 is a port below 1024", "configuration ok"}},
 		{name: "no such file", path: filepath.Join(dir, "absent.toml"), code: 1, stderrs: []string{"absent.toml"}},
 	}
 	for _, tc := range tests {
