@@ -4,8 +4,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
+
+	"gatemq/conf"
 )
 
 // TestInstall_DestDir runs scripts/install.sh into a temporary root twice,
@@ -41,9 +44,14 @@ func TestInstall_DestDir(t *testing.T) {
 			t.Errorf("%s: mode %v, want %v", name, got, want)
 		}
 	}
+	// The example config, with the unit's data directory.
 	example, _ := os.ReadFile("scripts/gatemq.toml")
-	if got, _ := os.ReadFile(filepath.Join(root, "etc/gatemq/gatemq.toml")); string(got) != string(example) {
-		t.Errorf("installed config differs from scripts/gatemq.toml")
+	want := regexp.MustCompile(`(?m)^data_dir = "[^"]*" *`).ReplaceAllString(string(example), `data_dir = "/var/lib/gatemq"      `)
+	if got, _ := os.ReadFile(filepath.Join(root, "etc/gatemq/gatemq.toml")); string(got) != want {
+		t.Errorf("installed config is not scripts/gatemq.toml with data_dir /var/lib/gatemq:\n%s", got)
+	}
+	if c, err := conf.Load(filepath.Join(root, "etc/gatemq/gatemq.toml")); err != nil || c.DataDir != "/var/lib/gatemq" {
+		t.Errorf("installed config: data_dir %q, err %v", c.DataDir, err)
 	}
 	out, err := exec.Command(filepath.Join(root, "usr/bin/gatemq"), "version").Output()
 	if err != nil || !strings.HasPrefix(string(out), "gatemq ") {

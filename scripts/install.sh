@@ -3,7 +3,8 @@
 #
 #   /usr/bin/gatemq                      the binary (replaced on upgrade)
 #   $UNITDIR/gatemq.service              the unit (default /etc/systemd/system)
-#   /etc/gatemq/gatemq.toml              the example config, only if absent
+#   /etc/gatemq/gatemq.toml              the example config with data_dir
+#                                        /var/lib/gatemq, only if absent
 #   /var/lib/gatemq                      the data directory, mode 0700, kept
 #   user and group gatemq                a system user, created if missing
 #
@@ -63,11 +64,9 @@ owned && chown "root:$user" "$root/etc/gatemq"
 if [ -e "$root/etc/gatemq/gatemq.toml" ]; then
 	say "kept $root/etc/gatemq/gatemq.toml (the new example: gatemq default-config)"
 else
-	if [ -f "$here/gatemq.toml" ]; then
-		cp "$here/gatemq.toml" "$root/etc/gatemq/.gatemq.toml.new"
-	else
-		"$bin" default-config >"$root/etc/gatemq/.gatemq.toml.new"
-	fi
+	# The example, with the data directory the unit uses.
+	if [ -f "$here/gatemq.toml" ]; then cat "$here/gatemq.toml"; else "$bin" default-config; fi |
+		sed 's|^data_dir = "[^"]*" *|data_dir = "/var/lib/gatemq"      |' >"$root/etc/gatemq/.gatemq.toml.new"
 	chmod 0640 "$root/etc/gatemq/.gatemq.toml.new"
 	owned && chown "root:$user" "$root/etc/gatemq/.gatemq.toml.new"
 	mv "$root/etc/gatemq/.gatemq.toml.new" "$root/etc/gatemq/gatemq.toml"

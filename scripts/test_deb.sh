@@ -55,6 +55,7 @@ dpkgi
 dpkg --root="$root" -s gatemq 2>/dev/null | grep -q '^Status: install ok installed' || fail "gatemq not configured in $root"
 out=$("$root/usr/bin/gatemq" version) || fail "installed binary does not run"
 "$root/usr/bin/gatemq" check-config "$root/etc/gatemq/gatemq.toml" >/dev/null 2>&1 || fail "installed config does not load"
+grep -q '^data_dir = "/var/lib/gatemq" ' "$root/etc/gatemq/gatemq.toml" || fail "installed config: data_dir is not /var/lib/gatemq"
 [ "$(stat -c %a "$root/var/lib/gatemq")" = 700 ] || fail "/var/lib/gatemq mode $(stat -c %a "$root/var/lib/gatemq")"
 [ "$(stat -c %a "$root/etc/gatemq/gatemq.toml")" = 640 ] || fail "gatemq.toml mode"
 say "amd64: dpkg -i into $root: installed, $out, config loads"

@@ -34,6 +34,7 @@ func main() {
 	config := flag.String("config", "packaging/nfpm.yaml", "nfpm configuration `file`")
 	version := flag.String("version", "dev", "package version (git describe output is turned into a Debian version)")
 	dist := flag.String("dist", "dist", "`directory` of the binaries (gatemq-linux-ARCH) and the packages")
+	example := flag.String("example", "scripts/gatemq.toml", "example configuration `file`, installed with data_dir /var/lib/gatemq")
 	flag.Usage = func() {
 		fmt.Fprintf(flag.CommandLine.Output(), "usage: mkdeb [flags] amd64|arm64|armhf ...\n")
 		flag.PrintDefaults()
@@ -44,8 +45,13 @@ func main() {
 		os.Exit(2)
 	}
 	v := debVersion(*version)
+	conffile := filepath.Join(*dist, "gatemq.toml")
+	if err := writeConffile(conffile, *example); err != nil {
+		fmt.Fprintf(os.Stderr, "mkdeb: %v\n", err)
+		os.Exit(1)
+	}
 	for _, arch := range flag.Args() {
-		path, err := build(*config, *dist, arch, v)
+		path, err := build(*config, *dist, arch, v, conffile)
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "mkdeb: %s: %v\n", arch, err)
 			os.Exit(1)
@@ -54,7 +60,26 @@ func main() {
 	}
 }
 
-func build(config, dist, arch, version string) (string, error) {
+// dataDirLine is the example's data_dir line, with the spaces that align
+// its comment.
+var dataDirLine = regexp.MustCompile(`(?m)^data_dir = "[^"]*" *`)
+
+// writeConffile writes the example configuration to path with data_dir
+// /var/lib/gatemq, the directory the unit passes with -data-dir, as
+// scripts/install.sh installs it.
+func writeConffile(path, example string) error {
+	b, err := os.ReadFile(example)
+	if err != nil {
+		return err
+	}
+	out := dataDirLine.ReplaceAll(b, []byte(`data_dir = "/var/lib/gatemq"      `))
+	if string(out) == string(b) {
+		return fmt.Errorf("%s: no data_dir line to set", example)
+	}
+	return os.WriteFile(path, out, 0o644)
+}
+
+func build(config, dist, arch, version, conffile string) (string, error) {
 	a, ok := arches[arch]
 	if !ok {
 		return "", fmt.Errorf("unknown architecture (want amd64, arm64 or armhf)")
@@ -63,6 +88,7 @@ func build(config, dist, arch, version string) (string, error) {
 		"ARCH":    a.nfpm,
 		"VERSION": version,
 		"BINARY":  filepath.Join(dist, "gatemq-"+a.binary),
+		"CONFIG":  conffile,
 	}
 	cfg, err := nfpm.ParseFileWithEnvMapping(config, func(k string) string { return env[k] })
 	if err != nil {
