@@ -115,3 +115,39 @@ func TestMain_AdminSocket(t *testing.T) {
 		t.Fatalf("gatemq clients without a broker: %v\n%s", err, out)
 	}
 }
+
+// TestMain_AdminTCP serves the admin API on loopback TCP too: requests
+// without the token file's bearer token get 401.
+func TestMain_AdminTCP(t *testing.T) {
+	dir := t.TempDir()
+	tokenFile := filepath.Join(dir, "admin.token")
+	os.WriteFile(tokenFile, []byte("tok-123\n"), 0o600)
+	adminAddr := freePort(t)
+	cfgPath := filepath.Join(dir, "gatemq.toml")
+	os.WriteFile(cfgPath, []byte(fmt.Sprintf("[admin]\naddress = %q\ntoken_file = %q\n", adminAddr, tokenFile)), 0o600)
+	startBroker(t, "-config", cfgPath)
+	get := func(auth string) (int, error) {
+		req, _ := http.NewRequest("GET", "http://"+adminAddr+"/metrics", nil)
+		if auth != "" {
+			req.Header.Set("Authorization", auth)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return 0, err
+		}
+		resp.Body.Close()
+		return resp.StatusCode, nil
+	}
+	waitFor(t, 10*time.Second, func() error {
+		_, err := get("")
+		return err
+	})
+	for _, tc := range []struct {
+		auth string
+		want int
+	}{{"", 401}, {"Bearer nope", 401}, {"Bearer tok-123", 200}} {
+		if code, err := get(tc.auth); err != nil || code != tc.want {
+			t.Errorf("Authorization %q: %d %v, want %d", tc.auth, code, err, tc.want)
+		}
+	}
+}
