@@ -58,7 +58,7 @@ func (s *Server) kick(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "client not connected: "+id)
 		return
 	}
-	s.log.Info("client kicked through the admin API", "client_id", id)
+	s.log.Info("client kicked through the admin API", logClientID, id)
 	writeJSON(w, http.StatusOK, map[string]string{"kicked": id})
 }
 

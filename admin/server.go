@@ -157,7 +157,7 @@ func (s *Server) serve(ln net.Listener, h http.Handler) error {
 	go func() {
 		defer s.wg.Done()
 		if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			s.log.Error("admin API stopped", "address", ln.Addr().String(), "err", err)
+			s.log.Error("admin API stopped", logAddress, ln.Addr().String(), logErr, err)
 		}
 	}()
 	return nil

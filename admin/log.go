@@ -1,0 +1,8 @@
+package admin
+
+// Log attribute keys.
+const (
+	logClientID = "client_id"
+	logAddress  = "address"
+	logErr      = "err"
+)
