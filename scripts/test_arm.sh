@@ -22,9 +22,8 @@ trap cleanup EXIT INT TERM
 say() { printf 'test-arm: %s\n' "$*"; }
 fail() { say "FAIL: $*"; [ -f "$tmp/log" ] && sed 's/^/  broker: /' "$tmp/log"; exit 1; }
 
-# freeport prints a free loopback TCP port, asking the kernel through the
-# host binary's listener (port 0) would need Go; pick at random instead
-# and let the broker's start confirm it.
+# freeport prints a random high port; the broker's start confirms it is
+# free, and the loop below tries another if not.
 freeport() { echo $((20000 + $(od -An -N2 -tu2 /dev/urandom) % 30000)); }
 
 ran=0
