@@ -5,7 +5,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
+	"runtime/debug"
 	"strconv"
 
 	"gatemq/conf"
@@ -74,4 +76,14 @@ func privilegedPort(addr string) bool {
 	}
 	n, err := strconv.Atoi(port)
 	return err == nil && n > 0 && n < 1024
+}
+
+// applyMemoryLimit sets the Go runtime's soft memory limit to memory_limit,
+// when set; otherwise the GOMEMLIMIT environment variable's applies.
+func applyMemoryLimit(cfg conf.Config, log *slog.Logger) {
+	if cfg.MemoryLimit == 0 {
+		return
+	}
+	debug.SetMemoryLimit(int64(cfg.MemoryLimit))
+	log.Info("memory limit set", "memory_limit", cfg.MemoryLimit.String())
 }

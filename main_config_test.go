@@ -2,13 +2,16 @@ package main
 
 import (
 	"bytes"
+	"errors"
 	"os"
 	"path/filepath"
 	"reflect"
 	"regexp"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"gatemq/conf"
 )
@@ -161,4 +164,20 @@ func TestCheckConfig(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestMain_MemoryLimit(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "gatemq.toml")
+	if err := os.WriteFile(path, []byte("memory_limit = \"64MiB\"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd, _, logs := startBroker(t, "-config", path)
+	waitFor(t, 5*time.Second, func() error {
+		if !strings.Contains(logs.String(), `msg="memory limit set" memory_limit=64MiB`) {
+			return errors.New("no memory limit in the log")
+		}
+		return nil
+	})
+	cmd.Process.Signal(syscall.SIGTERM)
+	cmd.Wait()
 }

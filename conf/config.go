@@ -12,6 +12,12 @@ type Config struct {
 	// default "./data".
 	DataDir string `toml:"data_dir"`
 
+	// MemoryLimit is the Go runtime's soft memory limit (GOMEMLIMIT):
+	// the garbage collector works harder as the heap nears it. 0 leaves
+	// the limit to the GOMEMLIMIT environment variable (none by default);
+	// at least 16MiB otherwise. Key memory_limit; default "0".
+	MemoryLimit Size `toml:"memory_limit"`
+
 	// Log configures the logger main builds. Table [log].
 	Log Log `toml:"log"`
 

@@ -55,8 +55,9 @@ func TestLoad_Full(t *testing.T) {
 	}
 	yes, no := true, false
 	want := Config{
-		DataDir: "/var/lib/gatemq",
-		Log:     Log{Level: "debug", Format: "json"},
+		DataDir:     "/var/lib/gatemq",
+		MemoryLimit: 192 << 20,
+		Log:         Log{Level: "debug", Format: "json"},
 		MQTT: MQTT{
 			MaxPacketSize:         256 << 10,
 			MaxKeepalive:          600,
@@ -149,6 +150,11 @@ var errorCases = []struct {
 		name:    "admin address not loopback, no token file",
 		content: "[admin]\naddress = \"0.0.0.0:9883\"\n",
 		want:    []string{"1: admin.token_file: required with admin.address", "2: admin.address: is not loopback"},
+	},
+	{
+		name:    "memory limit too small",
+		content: "memory_limit = \"1MiB\"\n",
+		want:    []string{"1: memory_limit: 1MiB is out of range (want at least 16777216 bytes)"},
 	},
 	{
 		name:    "syntax error",

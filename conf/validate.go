@@ -17,6 +17,8 @@ const (
 	maxUint16     = 65535
 	minClientID   = 23 // a server must accept client IDs of 1 to 23 bytes, [MQTT-3.1.3-5]
 	maxExpiry     = Duration(math.MaxUint32 * time.Second)
+
+	minMemoryLimit = 16 << 20 // below it the collector would run almost without pause
 )
 
 // Validate reports whether c is usable: values in range, known enums, at
@@ -31,6 +33,9 @@ func (c *Config) validate() []*Error {
 	var v validator
 	if c.DataDir == "" {
 		v.add("data_dir", errors.New("must not be empty"))
+	}
+	if c.MemoryLimit != 0 {
+		v.sizeRange("memory_limit", c.MemoryLimit, minMemoryLimit, math.MaxInt64)
 	}
 	v.oneOf("log.level", c.Log.Level, "debug", "info", "warn", "error")
 	v.oneOf("log.format", c.Log.Format, "text", "json")
