@@ -188,11 +188,13 @@ func (s *Session) Deliver(d Delivery) bool {
 // connection is attached, or owner is not the attached one, it returns
 // nothing: a connection's writer may run before Attach (to send CONNACK)
 // or after a takeover, and what it took then would be stranded or sent
-// twice.
+// twice. A connection that is only reserved (Reserve, no Attach yet) gets
+// nothing either: Attach rewinds the in-flight window, which would send
+// again, marked Dup, what the writer took before.
 func (s *Session) Next(owner any, buf []Delivery, now int64, max int) []Delivery {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.owner == nil || s.owner != owner {
+	if s.owner == nil || s.owner != owner || s.wake == nil {
 		return buf
 	}
 	for max > 0 {
