@@ -113,6 +113,11 @@ func serve(args []string, stderr io.Writer) int {
 		return 1
 	}
 
+	// Signals are caught from here on: one arriving while the store is
+	// restored or the listeners open waits for the loop below instead of
+	// killing the process with the default action.
+	sigc := make(chan os.Signal, 4)
+	signal.Notify(sigc, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 	opts := brokerOptions(cfg, log)
 	store, err := openStore(cfg, log)
 	if err != nil {
@@ -157,8 +162,6 @@ func serve(args []string, stderr io.Writer) int {
 	sd := startSystemd(log, health(srv, store))
 	stopAdmin := startAdmin(cfg, srv, store, log)
 
-	sigc := make(chan os.Signal, 1)
-	signal.Notify(sigc, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 	code := 0
 wait:
 	for {
