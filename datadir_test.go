@@ -2,14 +2,12 @@ package main
 
 import (
 	"io/fs"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 
 	"gatemq/broker/packet"
 )
@@ -37,24 +35,7 @@ func TestMain_DataDirPrivate(t *testing.T) {
 			bin := buildBinary(t)
 			addr := freePort(t)
 			cmd := exec.Command("sh", "-c", `umask 000 && exec "$0" "$@"`, bin, "-listen", addr, "-data-dir", dir)
-			var logs syncBuffer
-			cmd.Stderr = &logs
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() {
-				if cmd.ProcessState == nil {
-					cmd.Process.Kill()
-					cmd.Wait()
-				}
-			})
-			waitFor(t, 10*time.Second, func() error {
-				nc, err := net.Dial("tcp", addr)
-				if err == nil {
-					nc.Close()
-				}
-				return err
-			})
+			logs := runBroker(t, cmd, addr)
 			// A persistent session, so that there is state to store.
 			nc, _ := dialConnect(t, addr, packet.V311, "data-at-rest")
 			nc.Close()

@@ -93,6 +93,14 @@ func startBroker(t *testing.T, args ...string) (*exec.Cmd, string, *syncBuffer) 
 	addr := freePort(t)
 	args = append([]string{"-listen", addr, "-data-dir", t.TempDir()}, args...)
 	cmd := exec.Command(bin, args...)
+	return cmd, addr, runBroker(t, cmd, addr)
+}
+
+// runBroker starts cmd, a broker listening on addr, kills it when the
+// test ends if it is still running, and waits until it accepts
+// connections. It returns the broker's log.
+func runBroker(t *testing.T, cmd *exec.Cmd, addr string) *syncBuffer {
+	t.Helper()
 	var logs syncBuffer
 	cmd.Stderr = &logs
 	if err := cmd.Start(); err != nil {
@@ -111,7 +119,7 @@ func startBroker(t *testing.T, args ...string) (*exec.Cmd, string, *syncBuffer) 
 		}
 		return err
 	})
-	return cmd, addr, &logs
+	return &logs
 }
 
 func dialConnect(t *testing.T, addr string, v packet.Version, id string) (net.Conn, *bufio.Reader) {
@@ -291,17 +299,7 @@ func TestMain_DurableCLI(t *testing.T) {
 	dir := t.TempDir()
 	addr := freePort(t)
 	cmd := exec.Command(bin, "-listen", addr, "-data-dir", dir)
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { cmd.Process.Kill(); cmd.Wait() }()
-	waitFor(t, 10*time.Second, func() error {
-		nc, err := net.Dial("tcp", addr)
-		if err == nil {
-			nc.Close()
-		}
-		return err
-	})
+	runBroker(t, cmd, addr)
 	props := packet.Properties{SessionExpiry: 3600}
 	props.Present.Add(packet.PropSessionExpiry)
 	nc, err := net.Dial("tcp", addr)

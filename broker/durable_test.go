@@ -116,7 +116,7 @@ func TestDurable_OfflineMessagesSurviveRestart(t *testing.T) {
 		if !ack.SessionPresent {
 			t.Fatalf("%s: session not present after restart", v)
 		}
-		for i, p := range sub.receiveAll(n) {
+		for i, p := range sub.recvPublishes(n) {
 			if string(p.Payload) != fmt.Sprint(i+1) || p.QoS != byte(1+(i+1)%2) {
 				t.Fatalf("%s: message %d: got %q QoS %d", v, i+1, p.Payload, p.QoS)
 			}
@@ -311,40 +311,13 @@ func TestDurable_WokenOnCommitWhileOnline(t *testing.T) {
 	for i := 1; i <= 50; i++ {
 		pub.send(&packet.Publish{Topic: fmt.Sprintf("live/%d", i%20), QoS: 1, PacketID: uint16(i), Payload: []byte(fmt.Sprint(i))})
 	}
-	for i, p := range sub.receiveAll(50) {
+	for i, p := range sub.recvPublishes(50) {
 		if string(p.Payload) != fmt.Sprint(i+1) {
 			t.Fatalf("message %d: %q (order across streams)", i+1, p.Payload)
 		}
 	}
 }
 
-// receiveAll reads n PUBLISHes, completing every exchange as it comes:
-// PUBLISH and PUBREL may interleave, as the broker sends a PUBREL after
-// its PUBREC is recorded.
-func (c *rawClient) receiveAll(n int) []*packet.Publish {
-	c.t.Helper()
-	var got []*packet.Publish
-	open := 0
-	for len(got) < n || open > 0 {
-		switch p := c.recv().(type) {
-		case *packet.Publish:
-			got = append(got, p)
-			switch p.QoS {
-			case 1:
-				c.send(&packet.Puback{PacketID: p.PacketID})
-			case 2:
-				c.send(&packet.Pubrec{PacketID: p.PacketID})
-				open++
-			}
-		case *packet.Pubrel:
-			c.send(&packet.Pubcomp{PacketID: p.PacketID})
-			open--
-		default:
-			c.t.Fatalf("unexpected %T %+v", p, p)
-		}
-	}
-	return got
-}
 
 // A durable publisher's QoS 2 message stored before a crash, resent after
 // it (no PUBREC reached the publisher), is recognised: stored once,
@@ -377,7 +350,7 @@ func TestDurable_InboundQoS2ExactlyOnceAcrossRestart(t *testing.T) {
 		t.Fatalf("the resent PUBLISH was stored again (%d records)", got)
 	}
 	sub, _ = connect5(t, b.addr, "once-sub", false, withExpiry(600))
-	if got := sub.receiveAll(1); string(got[0].Payload) != "only once" {
+	if got := sub.recvPublishes(1); string(got[0].Payload) != "only once" {
 		t.Fatalf("got %q", got[0].Payload)
 	}
 	sub.expectNothing(150 * time.Millisecond)
@@ -422,7 +395,7 @@ func TestDurable_WillSurvivesRestart(t *testing.T) {
 	b.restart()
 	w = watch()
 	got := map[string]bool{}
-	for _, p := range w.receiveAll(2) {
+	for _, p := range w.recvPublishes(2) {
 		got[string(p.Payload)] = true
 	}
 	if !got["dropped gone"] || !got["connected gone"] {
@@ -460,7 +433,7 @@ func TestDurable_SharedSubscription(t *testing.T) {
 	seen := map[string]string{}
 	for _, id := range members {
 		c, _ := connect5(t, b.addr, id, false, withExpiry(600))
-		got := c.receiveAll(n / 2)
+		got := c.recvPublishes(n / 2)
 		for _, p := range got {
 			if other, dup := seen[string(p.Payload)]; dup {
 				t.Fatalf("message %s delivered to %s and %s", p.Payload, other, id)
