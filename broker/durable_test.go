@@ -318,7 +318,6 @@ func TestDurable_WokenOnCommitWhileOnline(t *testing.T) {
 	}
 }
 
-
 // A durable publisher's QoS 2 message stored before a crash, resent after
 // it (no PUBREC reached the publisher), is recognised: stored once,
 // delivered once.
