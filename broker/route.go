@@ -33,9 +33,9 @@ func (s *Server) publishThen(m *session.Message, onStored func(error)) (n int, s
 func (s *Server) publishOnce(m *session.Message, once []byte, onStored func(error)) (n int, stored bool) {
 	var (
 		durables durableTargets
-		w        *storeWait
+		w        *storeWait // made when something is written: most messages are not
 	)
-	if s.opts.Store != nil {
+	if s.opts.Store != nil && m.Retain {
 		w = &storeWait{done: onStored}
 	}
 	if m.Retain {
@@ -52,6 +52,9 @@ func (s *Server) publishOnce(m *session.Message, once []byte, onStored func(erro
 		n, durables = s.route(m)
 	}
 	if k := len(durables.readers) + len(durables.shared); k > 0 {
+		if w == nil {
+			w = &storeWait{done: onStored}
+		}
 		w.add()
 		s.opts.Store.AppendOnce(m.From, m.Topic, session.EncodeMeta(m), m.Payload, once, func(id boltstore.RecordID, err error) {
 			if err != nil {
