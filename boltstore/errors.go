@@ -17,8 +17,6 @@ var (
 	// ErrLocked is returned by Open when another process (a running
 	// broker) holds the store's files.
 	ErrLocked = errors.New("boltstore: store in use by another process")
-	// ErrBusy is returned when the write queue is full.
-	ErrBusy = errors.New("boltstore: write queue full")
 	// ErrUnhealthy is returned by Healthy when a writer has stopped, hangs
 	// in a commit or its last commit failed.
 	ErrUnhealthy = errors.New("boltstore: writer unhealthy")

@@ -49,14 +49,6 @@ func (s *Store) Streams(match func(pattern string) bool) []StreamInfo {
 	return out
 }
 
-// Head returns the last sequence number of stream k, 0 when it is empty
-// or gone.
-func (s *Store) Head(k StreamKey) uint64 {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	return s.heads[k]
-}
-
 // Changed returns a channel that is closed at the next commit of
 // messages: readers wait on it instead of polling.
 func (s *Store) Changed() <-chan struct{} {

@@ -401,9 +401,6 @@ func (s *Store) Site() SiteID { return s.site }
 // NShards returns the number of shards.
 func (s *Store) NShards() int { return s.opts.NShards }
 
-// Dir returns the store's directory.
-func (s *Store) Dir() string { return s.dir }
-
 // sizeBytes returns the total size of the store's files.
 func (s *Store) sizeBytes() int64 {
 	var total int64

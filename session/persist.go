@@ -27,14 +27,6 @@ func (s *Session) IsDurable() bool {
 	return s.durable
 }
 
-// MarkDirty records that the durable state changed; TakeDirty reports
-// and clears it, for the broker's periodic persisting.
-func (s *Session) MarkDirty() {
-	s.mu.Lock()
-	s.dirty = true
-	s.mu.Unlock()
-}
-
 // TakeDirty reports whether the durable state changed since the last
 // call, and clears the mark.
 func (s *Session) TakeDirty() bool {
