@@ -17,7 +17,7 @@ import (
 // is not sent [MQTT-3.3.2-5, MQTT-3.3.2-6].
 func TestMessageExpiry_Forwarded(t *testing.T) {
 	t.Parallel()
-	_, addr := newTestBroker(t, testOptions())
+	srv, addr := newTestBroker(t, testOptions())
 	pub := connectV5(t, addr, &paho.Connect{ClientID: "mx-pub", CleanStart: true})
 
 	t.Run("online", func(t *testing.T) {
@@ -38,6 +38,15 @@ func TestMessageExpiry_Forwarded(t *testing.T) {
 		sub.subscribe(1, packet.Subscription{Filter: "mx/q/+", QoS: 1})
 		sub.send(&packet.Disconnect{})
 		sub.expectClosed()
+		// Offline on the broker's side too: a message already in flight
+		// when the connection went would be resent whatever its expiry,
+		// as onward delivery had started [MQTT-3.3.2-5].
+		waitFor(t, 5*time.Second, func() error {
+			if sess := srv.sessions.Get("mx-queued"); sess == nil || sess.Online() {
+				return fmt.Errorf("session not offline yet")
+			}
+			return nil
+		})
 		for _, m := range []struct {
 			topic  string
 			expiry uint32
