@@ -66,6 +66,12 @@
 //	"retained"  topic -> caller's bytes + CRC-32C
 //	"assigned"  client ID + 0x00 + RecordID (StreamKey.Bytes, seq BE) -> empty:
 //	            a shared subscription's message given to a durable member
+//	"offline"   the broker's offline message rules (offline.go):
+//	            'q' filter 0x00 'm' -> creation time: the queue exists
+//	            'q' filter 0x00 'i' StreamKey -> seq: the queue's index position
+//	            'q' filter 0x00 'e' RecordID -> empty: a message waiting in the queue
+//	            'p' client ID 0x00 -> last saved: the client is known (pubsub)
+//	            'p' client ID 0x00 StreamKey -> seq: its pubsub read position
 //
 // # Writes and durability
 //

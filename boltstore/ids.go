@@ -110,4 +110,22 @@ func ParseStreamKey(b []byte) (StreamKey, error) {
 	return k, nil
 }
 
+// Bytes returns the binary form of id: its stream key's 18 bytes and
+// its sequence number, big-endian (26 bytes).
+func (id RecordID) Bytes() []byte {
+	return binary.BigEndian.AppendUint64(id.StreamKey.Bytes(), id.Seq)
+}
+
+// ParseRecordID is the inverse of RecordID.Bytes.
+func ParseRecordID(b []byte) (RecordID, error) {
+	if len(b) != 26 {
+		return RecordID{}, fmt.Errorf("record ID of %d bytes: %w", len(b), ErrCorrupt)
+	}
+	k, err := ParseStreamKey(b[:18])
+	if err != nil {
+		return RecordID{}, err
+	}
+	return RecordID{StreamKey: k, Seq: binary.BigEndian.Uint64(b[18:])}, nil
+}
+
 func seqKey(seq uint64) []byte { return binary.BigEndian.AppendUint64(nil, seq) }

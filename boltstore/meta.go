@@ -104,21 +104,9 @@ func cursorPrefix(clientID string) []byte {
 // PutCursors records, for a session, the last sequence number it has
 // finished with in each stream.
 func (s *Store) PutCursors(clientID string, cursors map[StreamKey]uint64, done func(error)) {
-	type kv struct{ k, v []byte }
-	rows := make([]kv, 0, len(cursors))
-	p := cursorPrefix(clientID)
-	for k, seq := range cursors {
-		key := append(append([]byte(nil), p...), k.Bytes()...)
-		rows = append(rows, kv{key, binary.BigEndian.AppendUint64(nil, seq)})
-	}
+	rows := seqRows(cursorPrefix(clientID), cursors)
 	s.mw.update(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketCursors)
-		for _, r := range rows {
-			if err := b.Put(r.k, r.v); err != nil {
-				return err
-			}
-		}
-		return nil
+		return putRows(tx.Bucket(bucketCursors), rows)
 	}, done)
 }
 
@@ -208,8 +196,7 @@ func openValue(v []byte) ([]byte, error) {
 var bucketAssigned = []byte("assigned")
 
 func assignedKey(clientID string, id RecordID) []byte {
-	k := append(cursorPrefix(clientID), id.StreamKey.Bytes()...)
-	return binary.BigEndian.AppendUint64(k, id.Seq)
+	return append(cursorPrefix(clientID), id.Bytes()...)
 }
 
 // Assign records that the stored message id is for clientID's session.
@@ -255,15 +242,11 @@ func (s *Store) Assigned(clientID string) ([]RecordID, error) {
 		}
 		c := b.Cursor()
 		for k, _ := c.Seek(p); k != nil && bytes.HasPrefix(k, p); k, _ = c.Next() {
-			rest := k[len(p):]
-			if len(rest) != 26 {
-				return fmt.Errorf("assignment of %q: %w", clientID, ErrCorrupt)
-			}
-			sk, err := ParseStreamKey(rest[:18])
+			id, err := ParseRecordID(k[len(p):])
 			if err != nil {
-				return err
+				return fmt.Errorf("assignment of %q: %w", clientID, err)
 			}
-			out = append(out, RecordID{StreamKey: sk, Seq: binary.BigEndian.Uint64(rest[18:])})
+			out = append(out, id)
 		}
 		return nil
 	})

@@ -431,7 +431,7 @@ func (s *Server) putDeliveryLocked(sess *session.Session, ds *dstate, done func(
 	for k, p := range ds.pos {
 		cursors[k] = p
 	}
-	refs := sess.Refs()
+	refs := sess.RefsFrom(session.FromStream, true)
 	for _, ref := range refs {
 		if c, ok := cursors[ref.StreamKey]; ok && ref.Seq-1 < c {
 			cursors[ref.StreamKey] = ref.Seq - 1

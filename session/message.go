@@ -58,7 +58,21 @@ type Delivery struct {
 	// Ref is the stored record a durable session's delivery came from;
 	// zero for a delivery routed in memory.
 	Ref boltstore.RecordID
+	// Src says which reader of the store took Ref: the session's own
+	// reading of the streams, or an offline rule of the broker.
+	Src Source
 }
+
+// Source is the reader of the store a delivery came from, whose read
+// position it holds back until it is done.
+type Source uint8
+
+// Sources of deliveries.
+const (
+	FromStream Source = iota // routed in memory, or read by a durable session from the streams
+	FromPubsub               // read from a client's position in the pubsub rules' streams
+	FromQueue                // handed out by a queue rule
+)
 
 // State is the stage of an outbound QoS 1 or 2 exchange.
 type State uint8

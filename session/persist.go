@@ -67,23 +67,87 @@ func (s *Session) Wake() {
 	}
 }
 
-// Refs returns the store records of the deliveries queued and in flight,
-// so the broker knows which stored messages are not done yet.
-func (s *Session) Refs() []boltstore.RecordID {
+// SetOffline keeps v, the broker's state for its offline message rules
+// (which guards its contents with its own lock), with the session.
+func (s *Session) SetOffline(v any) {
+	s.mu.Lock()
+	s.offline = v
+	s.mu.Unlock()
+}
+
+// Offline returns what SetOffline kept, or nil.
+func (s *Session) Offline() any {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.offline
+}
+
+// RefsFrom returns the store records of the deliveries from src queued
+// and in flight, so the broker knows which stored messages are not done
+// yet. received says whether to count the QoS 2 deliveries the client
+// has already received (PUBREC, awaiting PUBCOMP).
+func (s *Session) RefsFrom(src Source, received bool) []boltstore.RecordID {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var out []boltstore.RecordID
 	for _, d := range s.queue[s.qhead:] {
-		if d.Ref.Seq != 0 {
+		if d.Ref.Seq != 0 && d.Src == src {
 			out = append(out, d.Ref)
 		}
 	}
 	for i := s.inflight.head; i < len(s.inflight.list); i++ {
-		if d := s.inflight.list[i]; d.State != Queued && d.Ref.Seq != 0 {
+		d := &s.inflight.list[i]
+		if d.State != Queued && d.Ref.Seq != 0 && d.Src == src && (received || d.State != AwaitPubcomp) {
 			out = append(out, d.Ref)
 		}
 	}
 	return out
+}
+
+// InflightRef returns the store record and source of the in-flight
+// delivery with packet identifier id; ok is false when there is none.
+func (s *Session) InflightRef(id uint16) (ref boltstore.RecordID, src Source, ok bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if d := s.inflight.get(id); d != nil {
+		return d.Ref, d.Src, true
+	}
+	return ref, src, false
+}
+
+// TakeQueued removes the queued deliveries from src, not yet sent, and
+// returns them in order.
+func (s *Session) TakeQueued(src Source) []Delivery {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []Delivery
+	keep := s.queue[:s.qhead]
+	for _, d := range s.queue[s.qhead:] {
+		if d.Ref.Seq != 0 && d.Src == src {
+			out = append(out, d)
+			s.queuedBytes -= len(d.Msg.Payload)
+			continue
+		}
+		keep = append(keep, d)
+	}
+	clear(s.queue[len(keep):])
+	s.queue = keep
+	if s.qhead == len(s.queue) {
+		s.queue, s.qhead = s.queue[:0], 0
+	}
+	return out
+}
+
+// Room returns how many more deliveries the attached connection can take
+// now: its in-flight window less what is in flight and queued. It is 0
+// while no connection is attached.
+func (s *Session) Room() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.wake == nil {
+		return 0
+	}
+	return s.window - s.inflight.len() - (len(s.queue) - s.qhead)
 }
 
 // Saved is what a durable session keeps across restarts besides its
@@ -166,6 +230,7 @@ type InflightEntry struct {
 	SubIDs   []uint32           `json:"sub_ids,omitempty"`
 	Ref      boltstore.RecordID `json:"-"`
 	RefBytes []byte             `json:"ref"`
+	Src      Source             `json:"src,omitempty"`
 }
 
 // InflightSnapshot returns the in-flight deliveries that came from the
@@ -180,7 +245,7 @@ func (s *Session) InflightSnapshot() []InflightEntry {
 			continue
 		}
 		out = append(out, InflightEntry{PacketID: d.PacketID, QoS: d.QoS, State: uint8(d.State),
-			Retain: d.Retain, SubIDs: d.SubIDs, Ref: d.Ref, RefBytes: encodeRef(d.Ref)})
+			Retain: d.Retain, SubIDs: d.SubIDs, Ref: d.Ref, RefBytes: d.Ref.Bytes(), Src: d.Src})
 	}
 	return out
 }
@@ -195,7 +260,7 @@ func UnmarshalInflight(b []byte) ([]InflightEntry, error) {
 		return nil, err
 	}
 	for i := range es {
-		ref, err := decodeRef(es[i].RefBytes)
+		ref, err := boltstore.ParseRecordID(es[i].RefBytes)
 		if err != nil {
 			return nil, err
 		}
@@ -217,21 +282,6 @@ func (s *Session) RestoreInflight(ds []Delivery) {
 		}
 	}
 	s.inflight.rewind()
-}
-
-func encodeRef(id boltstore.RecordID) []byte {
-	return binary.BigEndian.AppendUint64(id.StreamKey.Bytes(), id.Seq)
-}
-
-func decodeRef(b []byte) (boltstore.RecordID, error) {
-	if len(b) != 26 {
-		return boltstore.RecordID{}, fmt.Errorf("record reference of %d bytes", len(b))
-	}
-	k, err := boltstore.ParseStreamKey(b[:18])
-	if err != nil {
-		return boltstore.RecordID{}, err
-	}
-	return boltstore.RecordID{StreamKey: k, Seq: binary.BigEndian.Uint64(b[18:])}, nil
 }
 
 // Message metadata as stored with a durable record: the flags, expiry,

@@ -64,6 +64,7 @@ type Session struct {
 	lastSeen    time.Time
 	durable     bool // messages come from the store, state is persisted
 	dirty       bool // durable state changed since it was last persisted
+	offline     any  // the broker's state for its offline message rules (SetOffline)
 	// Durable is the broker's per-session durable delivery state (cursors,
 	// read positions); the broker guards it with its own lock.
 	Durable any
