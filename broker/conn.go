@@ -76,12 +76,13 @@ type conn struct {
 	// Writer-owned.
 	aliasOut map[string]uint16
 
-	// outMu guards ctl, ctlSpare, final and acks.
+	// outMu guards ctl, ctlSpare, final, acks and finished.
 	outMu    sync.Mutex
 	ctl      []packet.Packet
 	ctlSpare []packet.Packet
 	final    *packet.Disconnect // written last, then the socket is closed
 	acks     []*ackSlot         // acknowledgements waiting for earlier ones (durable stores)
+	finished bool               // the reader is cleaning up: no writer starts any more
 
 	// The writer goroutine runs only while there is something to write:
 	// signal sets pending and starts it unless writing is already set.
@@ -153,14 +154,22 @@ func (c *conn) closeSocket() {
 }
 
 // signal tells the writer there is something to write, starting its
-// goroutine if none runs. It never blocks. It is only called while the
-// connection's reader goroutine is alive (the session is attached or the
-// reader itself calls it), so the server's WaitGroup cannot be at zero.
+// goroutine if none runs. It never blocks. Once the reader cleans up,
+// no writer starts: the server's WaitGroup may be at zero by then, and a
+// store commit's callback (a PUBREL or SUBACK sent after the commit)
+// can come after the server closed.
 func (c *conn) signal() {
 	c.pending.Store(true)
 	if c.writing.CompareAndSwap(false, true) {
-		c.srv.wg.Add(1)
-		go c.writeLoop()
+		c.outMu.Lock()
+		start := !c.finished
+		if start {
+			c.srv.wg.Add(1) // before cleanup's wg.Done: the count is not zero
+		}
+		c.outMu.Unlock()
+		if start {
+			go c.writeLoop()
+		}
 	}
 }
 
@@ -275,6 +284,9 @@ func (c *conn) closeForErr(err error) {
 // it detaches the session, decides the will and starts session expiry.
 func (c *conn) cleanup() {
 	defer close(c.cleaned)
+	c.outMu.Lock()
+	c.finished = true
+	c.outMu.Unlock()
 	c.rd.release()
 	c.srv.removeConn(c)
 	c.ln.conns.Add(-1)

@@ -58,8 +58,8 @@
 // any session's mutex and conn.outMu; topicTree.mu is otherwise a leaf. A session's mutex (gatemq/session) may be taken while holding
 // topicTree.mu (shared-group member selection checks Online), and
 // conn.outMu is never held while taking any other lock. Session.Deliver
-// calls conn.signal with the session's mutex held; signal only does a
-// non-blocking channel send. A listener's rateLimiter.mu is a leaf.
+// calls conn.signal with the session's mutex held; signal takes only
+// conn.outMu, and never blocks. A listener's rateLimiter.mu is a leaf.
 //
 // # Limits
 //
