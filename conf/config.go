@@ -39,6 +39,10 @@ type Config struct {
 
 	// Admin configures the admin API. Table [admin].
 	Admin Admin `toml:"admin"`
+
+	// Offline are the offline message rules, one [[offline]] table each.
+	// Default: none.
+	Offline []Offline `toml:"offline"`
 }
 
 // Log configures logging.
