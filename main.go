@@ -244,7 +244,24 @@ func brokerOptions(cfg conf.Config, log *slog.Logger) broker.Options {
 		MaxSubscriptions:  m.MaxSubscriptions,
 		MaxUserProperties: m.MaxUserProperties,
 		AwaitRelTimeout:   m.AwaitRelTimeout.D(),
+
+		Offline: offlineRules(cfg),
 	}
+}
+
+// offlineRules translates the [[offline]] tables.
+func offlineRules(cfg conf.Config) []broker.OfflineRule {
+	var out []broker.OfflineRule
+	for _, o := range cfg.Offline {
+		r := broker.OfflineRule{Filter: o.Topic, Mode: broker.OfflinePubsub,
+			Retention: o.RetentionOr(cfg.DurableStorage.MessageRetentionPeriod).D()}
+		if o.Mode == conf.OfflineQueue {
+			n, b := o.QueueLimits()
+			r = broker.OfflineRule{Filter: o.Topic, Mode: broker.OfflineQueue, MaxMessages: n, MaxBytes: b}
+		}
+		out = append(out, r)
+	}
+	return out
 }
 
 // durableOn reports whether a listener's persistent sessions are durable.
@@ -256,9 +273,10 @@ func durableOn(cfg conf.Config, l conf.Listener) bool {
 }
 
 // openStore opens the durable store in DATA_DIR/ds when any listener has
-// durable sessions, and returns nil otherwise.
+// durable sessions or there are offline message rules, and returns nil
+// otherwise.
 func openStore(cfg conf.Config, log *slog.Logger) (*boltstore.Store, error) {
-	need := false
+	need := len(cfg.Offline) > 0
 	for _, l := range cfg.Listeners {
 		need = need || durableOn(cfg, l)
 	}

@@ -17,7 +17,7 @@ import (
 )
 
 var (
-	tableLine = regexp.MustCompile(`^\s*\[\[?\s*([a-z_]+)\s*\]\]?`)
+	tableLine = regexp.MustCompile(`^\s*#?\s*\[\[?\s*([a-z_]+)\s*\]\]?`) // "# [[offline]]": an example table
 	keyLine   = regexp.MustCompile(`^\s*#?\s*([a-z_]+)\s*=`)
 )
 
@@ -108,7 +108,8 @@ func TestDefaultConfig_EveryKey(t *testing.T) {
 		}
 	}
 	// Keys conf.Print leaves out when unset must be in both, commented.
-	for _, k := range []string{"listener.allow_anonymous", "listener.durable_sessions"} {
+	for _, k := range []string{"listener.allow_anonymous", "listener.durable_sessions",
+		"offline.topic", "offline.mode", "offline.max_messages", "offline.max_bytes", "offline.retention"} {
 		if !slices.Contains(example, k) {
 			t.Errorf("optional key %s is missing from scripts/gatemq.toml", k)
 		}

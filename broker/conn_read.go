@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"time"
 
+	"gatemq/boltstore"
 	"gatemq/broker/packet"
+	"gatemq/session"
 )
 
 // readHeader reads a fixed header and checks the packet's size against
@@ -103,7 +105,10 @@ func (c *conn) handle(pk packet.Packet) error {
 	case *packet.Publish:
 		return c.handlePublish(p)
 	case *packet.Puback:
-		c.sess.Puback(p.PacketID)
+		ref, src, _ := c.sess.InflightRef(p.PacketID)
+		if c.sess.Puback(p.PacketID) {
+			c.srv.afterAck(c, ref, src)
+		}
 	case *packet.Pubrec:
 		c.handlePubrec(p)
 	case *packet.Pubrel:
@@ -130,7 +135,9 @@ func (c *conn) handle(pk packet.Packet) error {
 		}
 		c.reply(ack)
 	case *packet.Pubcomp:
-		c.sess.Pubcomp(p.PacketID)
+		if c.sess.Pubcomp(p.PacketID) {
+			c.srv.afterAck(c, boltstore.RecordID{}, session.FromStream)
+		}
 	case *packet.Subscribe:
 		return c.handleSubscribe(p)
 	case *packet.Unsubscribe:
@@ -153,7 +160,10 @@ func (c *conn) handle(pk packet.Packet) error {
 
 func (c *conn) handlePubrec(p *packet.Pubrec) {
 	failed := p.Reason.Failed()
+	ref, src, _ := c.sess.InflightRef(p.PacketID)
 	if c.sess.Pubrec(p.PacketID, failed) {
+		// A queue message is consumed at PUBREC: the client holds it.
+		c.srv.afterAck(c, ref, src)
 		if failed {
 			return
 		}

@@ -244,6 +244,7 @@ func (s *Server) openSession(c *conn, clean bool, expiry uint32, recvMax int, qu
 	if s.opts.Store != nil && expiry > 0 && !c.ln.opts.NoDurableSessions {
 		s.makeDurable(sess)
 	}
+	s.attachPubsub(sess) // before the writer may run
 	c.sess = sess
 	// Taken by c from here: a takeover in the meantime sees its owner.
 	sess.Reserve(c)
@@ -279,8 +280,11 @@ func (s *Server) openSession(c *conn, clean bool, expiry uint32, recvMax int, qu
 func (s *Server) connClosed(c *conn, why closeReason) {
 	durable := s.opts.Store != nil && c.sess.IsDurable()
 	if s.isClosing() {
-		if c.sess.Detach(c) && durable {
-			s.saveSession(c.sess, nil) // its read position and last-seen time
+		if c.sess.Detach(c) {
+			s.offlineDetached(c.sess)
+			if durable {
+				s.saveSession(c.sess, nil) // its read position and last-seen time
+			}
 		}
 		return
 	}
@@ -289,6 +293,7 @@ func (s *Server) connClosed(c *conn, why closeReason) {
 	if !c.sess.Detach(c) {
 		return
 	}
+	s.offlineDetached(c.sess)
 	if durable && c.sess.Expiry() != 0 {
 		s.saveSession(c.sess, nil)
 	}
@@ -320,6 +325,7 @@ func (s *Server) endSessionLocked(sess *session.Session) {
 	for _, sub := range sess.Subscriptions() {
 		s.topics.unsubscribe(sess, sub.Filter)
 	}
+	s.offlineEnded(sess)
 	s.stopExpiry(sess)
 	s.mu.Lock()
 	pw := s.wills[sess.ClientID]

@@ -60,6 +60,8 @@
 // conn.outMu is never held while taking any other lock. Session.Deliver
 // calls conn.signal with the session's mutex held; signal takes only
 // conn.outMu, and never blocks. A listener's rateLimiter.mu is a leaf.
+// Offline rules (offline.go): dstate.mu before preader.mu, and both, and
+// queue.mu, before a session's mutex; offline.mu is a leaf.
 //
 // # Limits
 //

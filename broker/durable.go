@@ -37,6 +37,15 @@ type Store interface {
 	PutRetained(topic string, value []byte, done func(error))
 	DeleteRetained(topic string, done func(error))
 	LoadRetained(fn func(topic string, value []byte) error, bad func(topic string, err error)) error
+
+	// Offline message rules (offline.go).
+	LoadQueue(name string) (boltstore.QueueState, error)
+	SetQueueIndex(name string, indexed map[boltstore.StreamKey]uint64, done func(error))
+	QueueAdd(name string, ids []boltstore.RecordID, done func(error))
+	QueueRemove(name string, ids []boltstore.RecordID, done func(error))
+	PutPositions(clientID string, pos map[boltstore.StreamKey]uint64, done func(error))
+	LoadPositions(clientID string) (pos map[boltstore.StreamKey]uint64, known bool, err error)
+	PrunePositions(before time.Time, keep func(clientID string) bool, done func(error))
 }
 
 var _ Store = (*boltstore.Store)(nil)
@@ -184,21 +193,27 @@ func filterMayMatchPattern(filter, pattern string) bool {
 	return len(fl) == len(pl)
 }
 
-// topicMatches reports whether topic matches filter [MQTT-4.7].
+// topicMatches reports whether topic matches filter [MQTT-4.7]. It does
+// not allocate: publishing asks it of every offline rule.
 func topicMatches(filter, topic string) bool {
 	if strings.HasPrefix(topic, "$") && (strings.HasPrefix(filter, "+") || strings.HasPrefix(filter, "#")) {
 		return false // [MQTT-4.7.2-1]
 	}
-	fl, tl := strings.Split(filter, "/"), strings.Split(topic, "/")
-	for i, f := range fl {
+	for {
+		f, fRest, fMore := strings.Cut(filter, "/")
 		if f == "#" {
 			return true
 		}
-		if i >= len(tl) || (f != "+" && f != tl[i]) {
+		t, tRest, tMore := strings.Cut(topic, "/")
+		if f != "+" && f != t {
 			return false
 		}
+		if !fMore || !tMore {
+			// "a/#" also matches "a" [MQTT-4.7.1-2].
+			return fMore == tMore || fMore && fRest == "#"
+		}
+		filter, topic = fRest, tRest
 	}
-	return len(fl) == len(tl)
 }
 
 // durableBatch is how many stored messages a durable session reads ahead.
@@ -210,10 +225,9 @@ func (s *Server) durableBatch() int {
 }
 
 // refill reads the next stored messages of an attached durable session
-// into its queue, up to durableBatch queued. Streams are merged by the
-// time their records were written, so messages from different publishers
-// come in the order the broker stored them, and each stream stays in
-// order. It runs on the connection's writer goroutine before Next.
+// into its queue, up to durableBatch queued, in the order readStreams
+// gives them; those an offline rule delivers are left to it. It runs on
+// the connection's writer goroutine before Next.
 func (s *Server) refill(sess *session.Session) {
 	ds := durableOf(sess)
 	want := s.durableBatch() - sess.QueueLen()
@@ -229,33 +243,64 @@ func (s *Server) refill(sess *session.Session) {
 	ds.mu.Lock()
 	defer ds.mu.Unlock()
 	forgetStartedLocked(ds, filters)
+	want -= s.readStreams(streams, ds.pos, ds.skip, want, func(r *boltstore.Record, m *session.Message) bool {
+		if s.offline.claims(m) {
+			return false // an offline rule delivers it
+		}
+		d, ok := deliveryFor(m, sess.ClientID, filters)
+		if ok {
+			d.Ref = r.ID
+			sess.Enqueue(d)
+		}
+		return ok
+	})
+	if want > 0 {
+		s.refillAssignedLocked(sess, ds, want, now)
+	}
+}
 
-	// Read up to want records past the position of every stream that has
-	// more, then take them oldest first.
+// readStreams reads up to want records past pos in each of streams that
+// has more, and offers them to take oldest first: streams are merged by
+// the time their records were written, so messages from different
+// publishers come in the order the broker stored them, and each stream
+// stays in order. pos moves over every record read. A record in skip is
+// passed over once and forgotten; one that is corrupt, undecodable or
+// expired is passed over. It stops once take has accepted want records,
+// and returns how many it accepted.
+func (s *Server) readStreams(streams []boltstore.StreamInfo, pos map[boltstore.StreamKey]uint64, skip map[boltstore.RecordID]bool,
+	want int, take func(r *boltstore.Record, m *session.Message) bool) int {
+	now := time.Now().UnixNano()
 	type pending struct {
 		key  boltstore.StreamKey
 		recs []boltstore.Record
 	}
 	var ps []*pending
 	for _, si := range streams {
-		pos := ds.pos[si.Key]
-		if pos >= si.Head {
+		p := pos[si.Key]
+		if p >= si.Head {
 			continue
 		}
-		recs, err := s.opts.Store.Read(si.Key, pos, want, nil, func(id boltstore.RecordID, err error) {
+		recs, err := s.opts.Store.Read(si.Key, p, want, nil, func(id boltstore.RecordID, err error) {
 			s.log.Error("corrupt stored message skipped", "record", id.String(), logErr, err)
 		})
 		if err != nil {
 			s.log.Error("read stored messages", "stream", si.Key.String(), logErr, err)
 			continue
 		}
+		// Not past the head the streams were listed with: a record
+		// committed since may be newer than one of another stream whose
+		// head was already reached, and would overtake it.
+		for len(recs) > 0 && recs[len(recs)-1].ID.Seq > si.Head {
+			recs = recs[:len(recs)-1]
+		}
 		if len(recs) == 0 {
-			ds.pos[si.Key] = si.Head // what is left failed its checksum
+			pos[si.Key] = si.Head // what is left failed its checksum
 			continue
 		}
 		ps = append(ps, &pending{key: si.Key, recs: recs})
 	}
-	for want > 0 && len(ps) > 0 {
+	taken := 0
+	for taken < want && len(ps) > 0 {
 		best := 0
 		for i, p := range ps {
 			if p.recs[0].Time < ps[best].recs[0].Time {
@@ -263,14 +308,14 @@ func (s *Server) refill(sess *session.Session) {
 			}
 		}
 		p := ps[best]
-		r := p.recs[0]
+		r := &p.recs[0]
 		p.recs = p.recs[1:]
 		if len(p.recs) == 0 {
 			ps = append(ps[:best], ps[best+1:]...)
 		}
-		ds.pos[p.key] = r.ID.Seq
-		if ds.skip[r.ID] {
-			delete(ds.skip, r.ID)
+		pos[p.key] = r.ID.Seq
+		if skip[r.ID] {
+			delete(skip, r.ID)
 			continue
 		}
 		m, err := session.DecodeMessage(r.Topic, r.Meta, r.Payload)
@@ -278,18 +323,11 @@ func (s *Server) refill(sess *session.Session) {
 			s.log.Error("undecodable stored message skipped", "record", r.ID.String(), logErr, err)
 			continue
 		}
-		if m.Expired(now) {
-			continue
-		}
-		if d, ok := deliveryFor(m, sess.ClientID, filters); ok {
-			d.Ref = r.ID
-			sess.Enqueue(d)
-			want--
+		if !m.Expired(now) && take(r, m) {
+			taken++
 		}
 	}
-	if want > 0 {
-		s.refillAssignedLocked(sess, ds, want, now)
-	}
+	return taken
 }
 
 // refillAssignedLocked queues the shared-subscription messages assigned
@@ -440,15 +478,16 @@ func (s *Server) putDeliveryLocked(sess *session.Session, ds *dstate, done func(
 	if len(cursors) > 0 {
 		s.opts.Store.PutCursors(sess.ClientID, cursors, nil)
 	}
+	if pr := preaderOf(sess); pr != nil {
+		s.savePositions(sess, pr, false, nil) // like the cursors, before the table
+	}
 	s.opts.Store.PutSession(sess.ClientID, partInflight, b, done)
 	s.releaseAssignedLocked(sess, ds, refs)
 }
 
 // persistInflightSync is persistInflight that waits for the commit.
 func (s *Server) persistInflightSync(sess *session.Session) error {
-	errc := make(chan error, 1)
-	s.persistInflight(sess, func(err error) { errc <- err })
-	return <-errc
+	return commitSync(func(done func(error)) { s.persistInflight(sess, done) })
 }
 
 // saveSession writes the session's state, cursors and in-flight table;
@@ -474,20 +513,13 @@ func (s *Server) saveSession(sess *session.Session, done func(error)) {
 // durableLoop persists the durable sessions that changed, every second,
 // until the server closes.
 func (s *Server) durableLoop() {
-	t := time.NewTicker(time.Second)
-	defer t.Stop()
-	for {
-		select {
-		case <-t.C:
-			for _, sess := range s.sessions.All() {
-				if sess.IsDurable() && sess.TakeDirty() {
-					s.saveSession(sess, nil)
-				}
+	s.every(time.Second, func() {
+		for _, sess := range s.sessions.All() {
+			if sess.IsDurable() && sess.TakeDirty() {
+				s.saveSession(sess, nil)
 			}
-		case <-s.ctx.Done():
-			return
 		}
-	}
+	})
 }
 
 // ackReasonFor maps a failed durable write to the acknowledgement's
@@ -567,12 +599,20 @@ func (s *Server) Restore() error {
 			s.log.Error("durable session cursors unreadable: reading from the start", logClientID, id, logErr, err)
 		}
 		sess.Durable = ds
+		s.attachPubsub(sess)
 		if b := parts[partInflight]; len(b) > 0 {
 			entries, err := session.UnmarshalInflight(b)
 			if err != nil {
 				s.log.Error("durable session in-flight table unreadable", logClientID, id, logErr, err)
 			}
 			sess.RestoreInflight(s.restoreInflight(ds, entries))
+			if pr := preaderOf(sess); pr != nil {
+				for _, e := range entries {
+					if e.Src == session.FromPubsub {
+						pr.skip[e.Ref] = true
+					}
+				}
+			}
 		}
 		s.sessions.Restore(sess)
 		for _, sub := range saved.Subs {
@@ -591,6 +631,9 @@ func (s *Server) Restore() error {
 		return fmt.Errorf("restore durable sessions: %w", err)
 	}
 	if err := s.restoreInbound(); err != nil {
+		return err
+	}
+	if err := s.restoreOffline(); err != nil {
 		return err
 	}
 	retained := 0
@@ -622,7 +665,8 @@ func (s *Server) restoreInflight(ds *dstate, entries []session.InflightEntry) []
 	var out []session.Delivery
 	for _, e := range entries {
 		ds.skip[e.Ref] = true
-		d := session.Delivery{PacketID: e.PacketID, QoS: e.QoS, State: session.State(e.State), Retain: e.Retain, SubIDs: e.SubIDs, Ref: e.Ref}
+		d := session.Delivery{PacketID: e.PacketID, QoS: e.QoS, State: session.State(e.State), Retain: e.Retain, SubIDs: e.SubIDs,
+			Ref: e.Ref, Src: e.Src}
 		if d.State != session.AwaitPubcomp {
 			recs, err := s.opts.Store.Read(e.Ref.StreamKey, e.Ref.Seq-1, 1, nil, nil)
 			if err != nil || len(recs) != 1 || recs[0].ID != e.Ref {

@@ -221,14 +221,22 @@ func TestDurable_QuotaRefusesWithoutFalseAck(t *testing.T) {
 	c, _ := connect5(t, b.addr, "durable", false, withExpiry(600))
 	c.subscribe(1, packet.Subscription{Filter: "q/#", QoS: 1})
 	c.disconnect()
-	v5 := dialRaw(t, b.addr, packet.V5)
-	v5.mustConnect("pub5", true)
-	if r := v5.publishAck(&packet.Publish{Topic: "q/x", QoS: 1, PacketID: 1, Payload: []byte("x")}); r != packet.QuotaExceeded {
+	expectQuotaRefused(t, b.addr, "q/x", []byte("x"))
+}
+
+// expectQuotaRefused checks that a QoS 1 message on topic is refused as
+// not stored: v5 PUBACK 0x97, a 3.x publisher disconnected without a
+// PUBACK (3.x has no negative acknowledgement).
+func expectQuotaRefused(t *testing.T, addr, topic string, payload []byte) {
+	t.Helper()
+	v5 := dialRaw(t, addr, packet.V5)
+	v5.mustConnect("refused-pub5", true)
+	if r := v5.publishAck(&packet.Publish{Topic: topic, QoS: 1, PacketID: 1, Payload: payload}); r != packet.QuotaExceeded {
 		t.Fatalf("v5 PUBACK %v, want quota exceeded", r)
 	}
-	v3 := dialRaw(t, b.addr, packet.V311)
-	v3.mustConnect("pub3", true)
-	v3.send(&packet.Publish{Topic: "q/x", QoS: 1, PacketID: 1, Payload: []byte("x")})
+	v3 := dialRaw(t, addr, packet.V311)
+	v3.mustConnect("refused-pub3", true)
+	v3.send(&packet.Publish{Topic: topic, QoS: 1, PacketID: 1, Payload: payload})
 	for _, pk := range v3.expectClosed() {
 		if _, ok := pk.(*packet.Puback); ok {
 			t.Fatal("3.x publisher acknowledged although the message was not stored")

@@ -34,7 +34,15 @@ func (s *Server) publishOnce(m *session.Message, once []byte, onStored func(erro
 	var (
 		durables durableTargets
 		w        *storeWait // made when something is written: most messages are not
+		rule     = s.offline.ruleFor(m.Topic, m.QoS)
 	)
+	if rule != nil && rule.q != nil && !rule.q.reserve(len(m.Payload)) {
+		// Refused whole, as a full store refuses it: v5 0x97, 3.x closed.
+		if onStored != nil {
+			onStored(errQueueFull)
+		}
+		return 0, true
+	}
 	if s.opts.Store != nil && m.Retain {
 		w = &storeWait{done: onStored}
 	}
@@ -46,17 +54,20 @@ func (s *Server) publishOnce(m *session.Message, once []byte, onStored func(erro
 		s.retained.mu.Lock()
 		s.retained.setLocked(m)
 		s.persistRetained(m, w)
-		n, durables = s.route(m)
+		n, durables = s.routeFor(m, rule)
 		s.retained.mu.Unlock()
 	} else {
-		n, durables = s.route(m)
+		n, durables = s.routeFor(m, rule)
 	}
-	if k := len(durables.readers) + len(durables.shared); k > 0 {
+	if k := len(durables.readers) + len(durables.shared); k > 0 || rule != nil {
 		if w == nil {
 			w = &storeWait{done: onStored}
 		}
 		w.add()
 		s.opts.Store.AppendOnce(m.From, m.Topic, session.EncodeMeta(m), m.Payload, once, func(id boltstore.RecordID, err error) {
+			if rule != nil {
+				s.offlineStored(rule, m, len(m.Payload), id, err)
+			}
 			if err != nil {
 				s.log.Error("message not stored for durable sessions", logTopic, m.Topic, logErr, err)
 				w.finish(err)
@@ -136,8 +147,14 @@ func (w *storeWait) finish(err error) {
 //
 // A durable session is not given the message when it is to be stored
 // (QoS > 0, or QoS 0 with QueueQoS0): it is returned in durables, once,
-// and reads the message from the store.
+// and reads the message from the store. With viaStore (a pubsub rule's
+// message), every session with a matching ordinary subscription reads
+// it from the store.
 func (s *Server) route(m *session.Message) (n int, durables durableTargets) {
+	return s.routeVia(m, false)
+}
+
+func (s *Server) routeVia(m *session.Message, viaStore bool) (n int, durables durableTargets) {
 	bp := matchPool.Get().(*[]subscriber)
 	subs := s.topics.match(m.Topic, (*bp)[:0])
 	storable := s.opts.Store != nil && (m.QoS > 0 || s.opts.QueueQoS0)
@@ -188,7 +205,7 @@ func (s *Server) route(m *session.Message) (n int, durables durableTargets) {
 		if local {
 			continue
 		}
-		if storable && e.sess.IsDurable() {
+		if storable && (e.sess.IsDurable() || viaStore && !e.shared) {
 			if e.shared {
 				durables.shared = append(durables.shared, e.sess)
 			} else {

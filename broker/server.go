@@ -95,6 +95,9 @@ type Options struct {
 	// DurableBatch is how many stored messages a durable session reads
 	// ahead. Default 100.
 	DurableBatch int
+	// Offline are the offline message rules (offline.go); they need a
+	// Store, and are ignored, with an error logged, without one.
+	Offline []OfflineRule
 }
 
 // ListenerOptions configures one listener given to ServeListener.
@@ -206,6 +209,7 @@ type Server struct {
 	topics   topicTree
 	retained retainStore
 	sessions *session.Registry
+	offline  *offline // nil without offline rules
 	stats    stats
 	started  time.Time
 	ctx      context.Context
@@ -256,6 +260,12 @@ func New(opts Options) *Server {
 	}
 	if opts.Store != nil {
 		s.goTracked(s.durableLoop)
+		s.offline = newOffline(opts.Offline)
+	} else if len(opts.Offline) > 0 {
+		s.log.Error("offline message rules ignored: they need the durable store")
+	}
+	if s.offline != nil {
+		s.goTracked(func() { s.every(time.Second, s.offlineTick) })
 	}
 	return s
 }
@@ -267,6 +277,20 @@ func (s *Server) goTracked(f func()) {
 		defer s.wg.Done()
 		f()
 	}()
+}
+
+// every calls f every d until the server closes.
+func (s *Server) every(d time.Duration, f func()) {
+	t := time.NewTicker(d)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+			f()
+		case <-s.ctx.Done():
+			return
+		}
+	}
 }
 
 // Serve accepts connections on ln until Close is called, then returns

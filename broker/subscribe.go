@@ -75,21 +75,36 @@ func (c *conn) handleSubscribe(p *packet.Subscribe) error {
 			retained = append(retained, d)
 		}
 	}
-	if c.srv.opts.Store != nil && c.sess.IsDurable() {
-		// A durable session's subscriptions are committed before SUBACK:
-		// one acknowledged must survive a crash. New filters read from
-		// the streams' current heads.
-		c.srv.startReadsAtHead(c.sess)
-		c.srv.saveSession(c.sess, func(err error) {
+	// SUBACK goes after the commit of what it acknowledges: a durable
+	// session's subscriptions, which must survive a crash, and the read
+	// positions of a client new to the pubsub rules (from now), which
+	// must not count as new again after a crash and skip what was
+	// published since.
+	ackAfter := func(msg string) func(error) {
+		return func(err error) {
 			if err != nil {
-				c.srv.log.Error("persist subscriptions: refused", logClientID, c.clientID, logErr, err)
+				c.srv.log.Error(msg, logClientID, c.clientID, logErr, err)
 				for i := range ack.Reasons {
 					ack.Reasons[i] = packet.UnspecifiedError
 				}
 			}
 			c.send(ack)
-		})
-	} else {
+		}
+	}
+	// A first subscription to a pubsub rule's topics loads the client
+	// ID's read positions: what follows them comes, then live traffic.
+	pr := c.srv.startPubsub(c.sess)
+	switch {
+	case c.srv.opts.Store != nil && c.sess.IsDurable():
+		if pr != nil {
+			c.srv.savePositions(c.sess, pr, true, nil) // in the commit below or an earlier one
+		}
+		// New filters read from the streams' current heads.
+		c.srv.startReadsAtHead(c.sess)
+		c.srv.saveSession(c.sess, ackAfter("persist subscriptions: refused"))
+	case pr != nil:
+		c.srv.savePositions(c.sess, pr, true, ackAfter("persist pubsub positions: refused"))
+	default:
 		c.send(ack)
 	}
 	for _, d := range retained {

@@ -2,7 +2,6 @@ package broker
 
 import (
 	"strconv"
-	"time"
 
 	"gatemq/session"
 )
@@ -10,17 +9,8 @@ import (
 // sysLoop publishes the $SYS topics every SysInterval, with Mosquitto's
 // names, as retained messages.
 func (s *Server) sysLoop() {
-	t := time.NewTicker(s.opts.SysInterval)
-	defer t.Stop()
 	s.publishSys()
-	for {
-		select {
-		case <-t.C:
-			s.publishSys()
-		case <-s.ctx.Done():
-			return
-		}
-	}
+	s.every(s.opts.SysInterval, s.publishSys)
 }
 
 func (s *Server) publishSys() {
