@@ -217,13 +217,16 @@ func consumerFilters(subs []session.Subscription) []session.Subscription {
 }
 
 // afterAck runs on a connection's reader after an acknowledgement from
-// its client: a queue message acknowledged is consumed, and a consumer
-// whose window opened while a queue has messages waiting is woken to
-// take more.
+// its client: a queue message acknowledged is consumed, a pubsub one
+// may save the client's positions, and a consumer whose window opened
+// while a queue has messages waiting is woken to take more.
 func (s *Server) afterAck(c *conn, ref boltstore.RecordID, src session.Source) {
 	o := s.offline
 	if o == nil {
 		return
+	}
+	if src == session.FromPubsub && !c.sess.IsDurable() {
+		s.ackedPubsub(c.sess)
 	}
 	more := false
 	for _, q := range o.queues {

@@ -27,13 +27,14 @@ import (
 //
 // A position moves past a message when the message is done for the
 // client: acknowledged (PUBACK, or PUBREC for QoS 2) or sent at QoS 0.
-// Positions are saved when a connection goes, every second while it is
-// connected, before SUBACK for a client new to the store, and, for a
-// durable session, with its cursors before each in-flight table, so that after a crash a QoS 2 message comes again
-// only as the resend of its in-flight entry, which the client
-// recognises. A clean session's position after a crash can be up to a
-// second old: QoS 1 and 2 messages acknowledged in that second come
-// again.
+// Positions are saved when a connection goes, as the client acknowledges
+// (at most every saveEvery) and every second while it is connected,
+// before SUBACK for a client new to the store, and, for a durable
+// session, with its cursors before each in-flight table, so that after
+// a crash a QoS 2 message comes again only as the resend of its
+// in-flight entry, which the client recognises. A clean session's
+// position after a crash can be saveEvery old: what it acknowledged
+// since comes again.
 
 // preader is a session's reading of the pubsub rules' streams.
 type preader struct {
@@ -44,7 +45,13 @@ type preader struct {
 	pos     map[boltstore.StreamKey]uint64 // read position: records at or below it are done or taken
 	skip    map[boltstore.RecordID]bool    // in flight when restored: never read again
 	saved   map[boltstore.StreamKey]uint64 // positions last written, nil before the first write
+	savedAt time.Time                      // when they were
 }
+
+// saveEvery is how often, at most, acknowledgements save the positions
+// of a session that is not durable: after a crash, the QoS 1 and 2
+// messages acknowledged since come again.
+const saveEvery = 100 * time.Millisecond
 
 func preaderOf(sess *session.Session) *preader {
 	pr, _ := sess.Offline().(*preader)
@@ -200,7 +207,7 @@ func (s *Server) savePositions(sess *session.Session, pr *preader, force bool, d
 		}
 		return
 	}
-	pr.saved = pos
+	pr.saved, pr.savedAt = pos, time.Now()
 	sp := s.offline.savingPositions(sess.ClientID, pos)
 	s.opts.Store.PutPositions(sess.ClientID, pos, func(err error) {
 		s.offline.savedPositions(sess.ClientID, sp)
@@ -211,6 +218,22 @@ func (s *Server) savePositions(sess *session.Session, pr *preader, force bool, d
 			done(err)
 		}
 	})
+}
+
+// ackedPubsub runs after the client of sess, a session that is not
+// durable, acknowledged a pubsub message: its positions are saved when
+// they were not for saveEvery.
+func (s *Server) ackedPubsub(sess *session.Session) {
+	pr := preaderOf(sess)
+	if pr == nil {
+		return
+	}
+	pr.mu.Lock()
+	due := pr.started && time.Since(pr.savedAt) >= saveEvery
+	pr.mu.Unlock()
+	if due {
+		s.savePositions(sess, pr, false, nil)
+	}
 }
 
 // savingPos is a client's positions on their way to the store.
