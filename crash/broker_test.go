@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"gatemq/boltstore"
 )
 
 // buildBroker builds the gatemq binary into a temporary directory;
@@ -123,6 +125,25 @@ func (b *brokerProc) kill() error {
 		return errors.New("broker still running 10s after SIGKILL")
 	}
 	return nil
+}
+
+// checkAfter checks, once the broker has stopped, that its log holds no
+// panic or data race and that its store passes boltstore's Check.
+func (b *brokerProc) checkAfter(t *testing.T) {
+	t.Helper()
+	if bad := logProblems(b.logPath); len(bad) > 0 {
+		t.Errorf("broker log has %d panics or data races, first: %s", len(bad), bad[0])
+	}
+	st, err := boltstore.Open(filepath.Join(b.dataDir, "ds"), nil)
+	if err != nil {
+		t.Fatalf("open the store after the test: %v", err)
+	}
+	if err := st.Check(); err != nil {
+		t.Errorf("store integrity: %v", err)
+	}
+	if err := st.Close(); err != nil {
+		t.Errorf("close store: %v", err)
+	}
 }
 
 // alive reports whether the process has not exited.

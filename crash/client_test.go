@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"gatemq/broker/packet"
@@ -15,6 +16,10 @@ import (
 // ioTimeout bounds every dial, CONNACK, SUBACK and socket write.
 const ioTimeout = 5 * time.Second
 
+// deliveryOrder numbers the deliveries to all subscribers in the order
+// they arrive, to tell which of a message's deliveries came first.
+var deliveryOrder atomic.Uint64
+
 // A client is one MQTT client whose session state outlives its
 // connections: the broker is killed under it and it connects again.
 type client struct {
@@ -22,6 +27,7 @@ type client struct {
 	version packet.Version
 	expiry  uint32 // v5 Session Expiry Interval; 3.1.1 uses clean session 0
 	recvMax uint16 // v5 Receive Maximum
+	clean   bool   // a new session on every connection (clean start, no expiry)
 
 	// Publisher settings (topic != "").
 	topic  string
@@ -60,10 +66,11 @@ type client struct {
 	awaitRel   map[uint16]bool  // QoS 2 received, PUBREL not yet
 	got        map[string][]int // publisher -> sequence numbers in arrival order
 	gotQoS     map[string][]byte
-	seen       map[string][]bool // publisher -> seen[seq]
-	redeliv    int               // QoS 2 PUBLISHes recognised by packet identifier
-	odd        []string          // unparseable payloads, unexpected packets
-	sessionGap []string          // session present 0 on a resumed session
+	gotOrder   map[string][]uint64 // deliveryOrder when each delivery came, across subscribers
+	seen       map[string][]bool   // publisher -> seen[seq]
+	redeliv    int                 // QoS 2 PUBLISHes recognised by packet identifier
+	odd        []string            // unparseable payloads, unexpected packets
+	sessionGap []string            // session present 0 on a resumed session
 }
 
 // outMsg is a publisher's message in flight.
@@ -81,7 +88,16 @@ func newPublisher(id string, qos byte, topic string, window int, every time.Dura
 
 func newSubscriber(id string, v packet.Version, filter string, qos byte, recvMax uint16) *client {
 	return &client{id: id, version: v, expiry: 3600, filter: filter, subQoS: qos, recvMax: recvMax,
-		awaitRel: map[uint16]bool{}, got: map[string][]int{}, gotQoS: map[string][]byte{}, seen: map[string][]bool{}}
+		awaitRel: map[uint16]bool{}, got: map[string][]int{}, gotQoS: map[string][]byte{}, gotOrder: map[string][]uint64{},
+		seen: map[string][]bool{}}
+}
+
+// newCleanSubscriber is newSubscriber with a clean session: a new one,
+// subscribed again, on every connection.
+func newCleanSubscriber(id string, v packet.Version, filter string, qos byte, recvMax uint16) *client {
+	c := newSubscriber(id, v, filter, qos, recvMax)
+	c.clean = true
+	return c
 }
 
 // connect dials addr and resumes the client's session (clean start 0),
@@ -97,10 +113,12 @@ func (c *client) connect(addr string) error {
 		tc.SetNoDelay(true)
 	}
 	br := bufio.NewReader(nc)
-	cp := &packet.Connect{Version: c.version, KeepAlive: 300, ClientID: c.id}
+	cp := &packet.Connect{Version: c.version, KeepAlive: 300, ClientID: c.id, CleanStart: c.clean}
 	if c.version == packet.V5 {
-		cp.Properties.Present.Add(packet.PropSessionExpiry)
-		cp.Properties.SessionExpiry = c.expiry
+		if !c.clean {
+			cp.Properties.Present.Add(packet.PropSessionExpiry)
+			cp.Properties.SessionExpiry = c.expiry
+		}
 		if c.recvMax > 0 {
 			cp.Properties.Present.Add(packet.PropReceiveMaximum)
 			cp.Properties.ReceiveMaximum = c.recvMax
@@ -129,8 +147,10 @@ func (c *client) connect(addr string) error {
 		c.connected, c.lastAck = true, time.Now()
 	}
 	if resumed && !ca.SessionPresent {
-		c.sessionGap = append(c.sessionGap, fmt.Sprintf("session present 0 on reconnection (first CONNACK %s ago)",
-			time.Since(c.lastAck).Round(time.Millisecond)))
+		if !c.clean {
+			c.sessionGap = append(c.sessionGap, fmt.Sprintf("session present 0 on reconnection (first CONNACK %s ago)",
+				time.Since(c.lastAck).Round(time.Millisecond)))
+		}
 		c.loseSessionLocked()
 	}
 	c.nc = nc
@@ -347,6 +367,7 @@ func (c *client) receiveLocked(p *packet.Publish) []byte {
 	}
 	c.got[pub] = append(c.got[pub], seq)
 	c.gotQoS[pub] = append(c.gotQoS[pub], p.QoS)
+	c.gotOrder[pub] = append(c.gotOrder[pub], deliveryOrder.Add(1))
 	seen := c.seen[pub]
 	for len(seen) <= seq {
 		seen = append(seen, false)
@@ -441,6 +462,18 @@ func (c *client) waitDown(timeout time.Duration) error {
 		return nil
 	case <-time.After(timeout):
 		return fmt.Errorf("%s: connection still open %s after the broker died", c.id, timeout)
+	}
+}
+
+// drop closes the connection without DISCONNECT, as a client that goes
+// away, and waits for its reader to end.
+func (c *client) drop() {
+	c.mu.Lock()
+	nc, down := c.nc, c.down
+	c.mu.Unlock()
+	if nc != nil {
+		nc.Close()
+		<-down
 	}
 }
 

@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"gatemq/boltstore"
 	"gatemq/broker/packet"
 )
 
@@ -248,21 +247,7 @@ func TestCrash_KillNine(t *testing.T) {
 	for _, f := range rep.failures {
 		t.Error(f)
 	}
-
-	if bad := logProblems(b.logPath); len(bad) > 0 {
-		t.Errorf("broker log has %d panics or data races, first: %s", len(bad), bad[0])
-	}
-
-	st, err := boltstore.Open(filepath.Join(b.dataDir, "ds"), nil)
-	if err != nil {
-		t.Fatalf("open the store after the test: %v", err)
-	}
-	if err := st.Check(); err != nil {
-		t.Errorf("store integrity: %v", err)
-	}
-	if err := st.Close(); err != nil {
-		t.Errorf("close store: %v", err)
-	}
+	b.checkAfter(t)
 	if t.Failed() {
 		t.Logf("broker log tail:\n%s", logTail(b.logPath, 40))
 	}

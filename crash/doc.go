@@ -69,6 +69,15 @@
 // subscription QoS). Then the broker's log must hold no panic or data
 // race and the store must pass boltstore's Check.
 //
+// TestCrash_Queue and TestCrash_Pubsub run the offline message modes
+// (issue 4, [[offline]]) the same way: rounds of traffic ended by
+// SIGKILL, one by SIGTERM, through the same clients, some with clean
+// sessions. For the queue (ten consumers), every acknowledged message
+// must reach a consumer, and one reaching several (or one twice) must
+// have gone at QoS 1 at least once; for pubsub, every reader must get
+// every acknowledged message, as a durable subscriber must above. Both
+// log how many messages came more than once, and why they may.
+//
 // TestCrash_CleanStartForgetsInboundQoS2 is a scripted case on the same
 // binary: a QoS 2 exchange left open by a session replaced by a clean
 // start must not make the broker take the next session's PUBLISH with
