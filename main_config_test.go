@@ -142,6 +142,10 @@ func TestCheckConfig(t *testing.T) {
 		{name: "privileged port", path: write("low.toml", "[[listener]]\naddress = \"127.0.0.1:883\"\n"), code: 0, stdout: `address = "127.0.0.1:883"`,
 			stderrs: []string{"listener[0].address 127.0.0.1:883 is a port below 1024", "configuration ok"}},
 		{name: "no such file", path: filepath.Join(dir, "absent.toml"), code: 1, stderrs: []string{"absent.toml"}},
+		{name: "offline rules", path: write("offline.toml", "[[offline]]\ntopic = \"jobs/#\"\nmode = \"queue\"\nmax_messages = 50\n"),
+			code: 0, stdout: "[[offline]]\ntopic = \"jobs/#\"\nmode = \"queue\"\nmax_messages = 50\n", stderrs: []string{"configuration ok"}},
+		{name: "offline rule errors", path: write("offline-bad.toml", "[[offline]]\ntopic = \"jobs/#\"\nmode = \"fifo\"\nretention = \"1h\"\n"),
+			code: 1, stderrs: []string{`offline-bad.toml:3: offline[0].mode: invalid value "fifo"`}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

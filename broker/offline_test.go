@@ -706,3 +706,40 @@ func TestOffline_QueueMessageExpiry(t *testing.T) {
 		return nil
 	})
 }
+
+// Debian's mosquitto_pub and mosquitto_sub, 3.1, 3.1.1 and 5.0: a queue
+// keeps what was published before anyone subscribed, and a clean-session
+// mosquitto_sub with a client ID resumes a pubsub rule where it left.
+func TestOffline_Mosquitto(t *testing.T) {
+	t.Parallel()
+	b := startOffline(t, OfflineRule{Filter: "mq/jobs/+", Mode: OfflineQueue}, OfflineRule{Filter: "mq/news", Mode: OfflinePubsub})
+	for _, v := range mosqVersions {
+		topic := "mq/jobs/" + v.flag
+		for i := range 3 {
+			runMosq(t, b.addr, "mosquitto_pub", "-V", v.flag, "-q", "1", "-t", topic, "-m", fmt.Sprintf("job-%d", i))
+		}
+		out := runMosq(t, b.addr, "mosquitto_sub", "-V", v.flag, "-q", "1", "-t", topic, "-C", "3", "-W", "10")
+		if got := lines(out); !slices.Equal(got, []string{"job-0", "job-1", "job-2"}) {
+			t.Fatalf("%s: queue backlog %q", v.name, got)
+		}
+
+		id := "mosq-reader-" + v.flag
+		sub := startMosq(t, b.addr, "mosquitto_sub", "-V", v.flag, "-i", id, "-q", "1", "-t", "mq/news", "-C", "2", "-W", "10")
+		waitSubscribed(t, b.srv, id, 1)
+		for i := range 5 {
+			if i == 2 {
+				// Away between its 2nd and 3rd message.
+				if got := lines(sub.mustSucceed(t)); !slices.Equal(got, []string{"n0", "n1"}) {
+					t.Fatalf("%s: first reading %q", v.name, got)
+				}
+				waitSessionGone(t, b.srv, id)
+			}
+			runMosq(t, b.addr, "mosquitto_pub", "-V", v.flag, "-q", "1", "-t", "mq/news", "-m", fmt.Sprintf("n%d", i))
+		}
+		out = runMosq(t, b.addr, "mosquitto_sub", "-V", v.flag, "-i", id, "-q", "1", "-t", "mq/news", "-C", "3", "-W", "10")
+		if got := lines(out); !slices.Equal(got, []string{"n2", "n3", "n4"}) {
+			t.Fatalf("%s: clean session read from its position %q, want n2 n3 n4", v.name, got)
+		}
+		b.restart() // next version: a fresh start, positions kept
+	}
+}
