@@ -93,7 +93,7 @@ func (c *conn) flush() error {
 			if durable {
 				c.srv.refill(c.sess)
 			}
-			c.srv.fillOffline(c.sess)
+			c.srv.fillOffline(c.sess, c.canReceive)
 			ds = c.sess.Next(c, ds[:0], now, cap(ds))
 			if durable && newStoredInflight(ds) {
 				// Recorded before sent: after a crash they go again with

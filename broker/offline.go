@@ -169,8 +169,10 @@ func (s *Server) offlineStored(r *offlineRule, m *session.Message, size int, id 
 
 // fillOffline gives an attached session, on its connection's writer
 // goroutine before Next, what the offline rules have for it: pubsub
-// messages past its position, and queue messages it has room for.
-func (s *Server) fillOffline(sess *session.Session) {
+// messages past its position, and queue messages it has room for and
+// that the ACL lets it receive (canReceive): a queue message is not
+// used up by a consumer that may not read it.
+func (s *Server) fillOffline(sess *session.Session, canReceive func(topic string) bool) {
 	o := s.offline
 	if o == nil {
 		return
@@ -194,7 +196,7 @@ func (s *Server) fillOffline(sess *session.Session) {
 			q.register(sess, consumer)
 			continue
 		}
-		q.pull(s, sess, consumer, room)
+		q.pull(s, sess, consumer, room, canReceive)
 	}
 }
 

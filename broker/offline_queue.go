@@ -163,10 +163,10 @@ func (q *queue) wants(sess *session.Session) bool {
 	return q.consumers[sess] && len(q.pending) > 0
 }
 
-// pull hands up to room waiting messages that filters match to sess, a
-// consumer with a connection attached, oldest first. It runs on the
-// session's writer goroutine.
-func (q *queue) pull(s *Server, sess *session.Session, filters []session.Subscription, room int) {
+// pull hands up to room waiting messages that filters match and that
+// canReceive allows to sess, a consumer with a connection attached,
+// oldest first. It runs on the session's writer goroutine.
+func (q *queue) pull(s *Server, sess *session.Session, filters []session.Subscription, room int, canReceive func(string) bool) {
 	if !q.register(sess, filters) {
 		return
 	}
@@ -180,7 +180,7 @@ func (q *queue) pull(s *Server, sess *session.Session, filters []session.Subscri
 			break
 		}
 		scanned++
-		if !consumes(filters, e, sess.ClientID) {
+		if !consumes(filters, e, sess.ClientID) || !canReceive(e.topic) {
 			kept = append(kept, e)
 			continue
 		}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/eclipse/paho.golang/paho"
 
+	"gatemq/boltstore"
 	"gatemq/broker/packet"
 )
 
@@ -742,4 +743,42 @@ func TestOffline_Mosquitto(t *testing.T) {
 		}
 		b.restart() // next version: a fresh start, positions kept
 	}
+}
+
+// A queue message goes only to a consumer the ACL lets read it: one that
+// may not is not given it (nor does it use it up).
+func TestOffline_QueueRespectsACL(t *testing.T) {
+	t.Parallel()
+	st, err := boltstore.Open(t.TempDir(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() }) // after the broker's own cleanup
+	o := testOptions()
+	o.Store = st
+	o.Offline = []OfflineRule{{Filter: "acl/#", Mode: OfflineQueue}}
+	acl := &fakeACL{deny: func(op, id, _, topic string) bool {
+		return op == "receive" && id == "no-secrets" && topic == "acl/secret"
+	}}
+	s, addr := newTestListener(t, o, ListenerOptions{Auth: NewAuth(AuthPolicy{AllowAnonymous: true, ACL: acl})})
+	denied := consume(t, addr, packet.V5, "no-secrets", 0, "acl/#", 1)
+	pub := dialRaw(t, addr, packet.V5)
+	pub.mustConnect("acl-pub", true)
+	publishN(t, pub, 6, "m", func(i int) string { return []string{"acl/secret", "acl/open"}[i%2] }, func(int) byte { return 1 })
+	waitFor(t, 5*time.Second, func() error {
+		if got := denied.received(); !slices.Equal(got, []string{"m1", "m3", "m5"}) {
+			return fmt.Errorf("consumer without read access to acl/secret got %v", got)
+		}
+		if w, _ := s.offline.queues[0].stats(); w != 3 {
+			return fmt.Errorf("%d messages waiting, want the 3 secret ones", w)
+		}
+		return nil
+	})
+	allowed := consume(t, addr, packet.V311, "all-secrets", 0, "acl/#", 1)
+	waitFor(t, 5*time.Second, func() error {
+		if got := allowed.received(); !slices.Equal(got, []string{"m0", "m2", "m4"}) {
+			return fmt.Errorf("consumer with read access got %v", got)
+		}
+		return nil
+	})
 }
