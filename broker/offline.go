@@ -74,7 +74,7 @@ type offline struct {
 	// keep is how long a client's pubsub positions are kept after it
 	// was last seen: the longest retention (0: for ever).
 	keep   time.Duration
-	pruned time.Time // last pruning of positions; offlineLoop's
+	pruned time.Time // last pruning of positions (the first tick prunes); offlineTick's
 
 	// mu guards saving; it is a leaf.
 	mu     sync.Mutex
@@ -326,8 +326,6 @@ func (s *Server) restoreOffline() error {
 			}
 		}
 	}
-	s.offline.pruned = time.Now()
-	s.prunePositions()
 	var errs []error
 	for _, q := range o.queues {
 		if err := q.restore(s, held); err != nil {

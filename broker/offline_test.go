@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -781,4 +782,22 @@ func TestOffline_QueueRespectsACL(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// A pubsub rule delivers a message for its retention only: one stored
+// longer ago is passed over by a reader coming back.
+func TestOffline_PubsubRetention(t *testing.T) {
+	t.Parallel()
+	var ago atomic.Int64 // how far the store's clock is behind
+	o := testOptions()
+	o.Offline = []OfflineRule{{Filter: "ret/#", Mode: OfflinePubsub, Retention: time.Hour}}
+	b := startDurable(t, t.TempDir(), o, &boltstore.Options{Now: func() time.Time { return time.Now().Add(-time.Duration(ago.Load())) }})
+	consume(t, b.addr, packet.V5, "ret-reader", 0, "ret/#", 1).stop() // from now
+	pub := dialRaw(t, b.addr, packet.V5)
+	pub.mustConnect("ret-pub", true)
+	ago.Store(int64(2 * time.Hour))
+	publishN(t, pub, 2, "old", func(int) string { return "ret/a" }, func(int) byte { return 1 })
+	ago.Store(0)
+	publishN(t, pub, 2, "new", func(int) string { return "ret/a" }, func(int) byte { return 1 })
+	readPubsub(t, b.addr, packet.V5, "ret-reader", "ret/#", []string{"new0", "new1"})
 }
