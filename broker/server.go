@@ -255,14 +255,17 @@ func New(opts Options) *Server {
 		wills:     make(map[string]*pendingWill),
 		expiries:  make(map[*session.Session]*expiryTimer),
 	}
+	// Set before any goroutine starts: publishing reads it.
+	if opts.Store != nil {
+		s.offline = newOffline(opts.Offline)
+	} else if len(opts.Offline) > 0 {
+		s.log.Error("offline message rules ignored: they need the durable store")
+	}
 	if opts.SysInterval > 0 {
 		s.goTracked(s.sysLoop)
 	}
 	if opts.Store != nil {
 		s.goTracked(s.durableLoop)
-		s.offline = newOffline(opts.Offline)
-	} else if len(opts.Offline) > 0 {
-		s.log.Error("offline message rules ignored: they need the durable store")
 	}
 	if s.offline != nil {
 		s.goTracked(func() { s.every(time.Second, s.offlineTick) })
