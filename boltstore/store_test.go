@@ -59,7 +59,7 @@ func readAll(t *testing.T, s *Store, k StreamKey) []Record {
 
 func TestStore_AppendReadRestart(t *testing.T) {
 	dir := t.TempDir()
-	s, err := Open(dir, nil)
+	s, err := Open(dir, &Options{NShards: 16})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,7 +76,7 @@ func TestStore_AppendReadRestart(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	s = openTest(t, dir, nil)
+	s = openTest(t, dir, &Options{NShards: 16})
 	if s.Site() != site {
 		t.Fatal("site ID changed across restart")
 	}
