@@ -75,24 +75,15 @@ func (c *apiClient) do(method, path string, v any) error {
 	}
 	resp, err := c.hc.Do(req)
 	if err != nil {
-		if errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ECONNREFUSED) {
-			return fmt.Errorf("%w (%s)", errNoBroker, c.socket)
-		}
-		return fmt.Errorf("admin API: %w", err)
+		return c.noBroker(err)
 	}
 	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return answerError(resp)
+	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
 	if err != nil {
 		return fmt.Errorf("admin API: read answer: %w", err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		var e struct {
-			Error string `json:"error"`
-		}
-		if json.Unmarshal(body, &e) == nil && e.Error != "" {
-			return errors.New(e.Error)
-		}
-		return fmt.Errorf("admin API: %s", resp.Status)
 	}
 	if err := json.Unmarshal(body, v); err != nil {
 		return fmt.Errorf("admin API: decode answer: %w", err)
@@ -101,6 +92,28 @@ func (c *apiClient) do(method, path string, v any) error {
 }
 
 func (c *apiClient) get(path string, v any) error { return c.do(http.MethodGet, path, v) }
+
+// noBroker wraps errNoBroker around a request's error when nothing
+// listens on the socket.
+func (c *apiClient) noBroker(err error) error {
+	if errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ECONNREFUSED) {
+		return fmt.Errorf("%w (%s)", errNoBroker, c.socket)
+	}
+	return fmt.Errorf("admin API: %w", err)
+}
+
+// answerError is the error of an answer other than 200: the API's own
+// message when it sent one.
+func answerError(resp *http.Response) error {
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	var e struct {
+		Error string `json:"error"`
+	}
+	if json.Unmarshal(body, &e) == nil && e.Error != "" {
+		return errors.New(e.Error)
+	}
+	return fmt.Errorf("admin API: %s", resp.Status)
+}
 
 // clientsMain runs `gatemq clients`: the connected clients of the running
 // broker.

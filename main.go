@@ -50,6 +50,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return clientsMain(args, stdout, stderr)
 	case "kick":
 		return kickMain(args, stdout, stderr)
+	case "export":
+		return exportMain(args, stdout, stderr)
+	case "import":
+		return importMain(args, os.Stdin, stdout, stderr)
 	case "passwd":
 		return auth.PasswdMain(args, os.Stdin, stdout, stderr)
 	case "default-config":
@@ -76,6 +80,8 @@ func usage(w io.Writer) {
        gatemq sessions list [-data-dir DIR | -config FILE] [-json]
        gatemq clients [-data-dir DIR | -config FILE] [-json]
        gatemq kick CLIENT_ID [-data-dir DIR | -config FILE]
+       gatemq export [-data-dir DIR | -config FILE] [-o FILE]
+       gatemq import [-data-dir DIR | -config FILE] [FILE]
 `)
 }
 

@@ -3,6 +3,7 @@ package admin
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -77,6 +78,10 @@ func (f *fakeStore) Stats() boltstore.Stats {
 func (f *fakeStore) DiskStats() boltstore.DiskStats {
 	return boltstore.DiskStats{Commits: 3, Fsyncs: 6, BytesWritten: 12288}
 }
+func (f *fakeStore) ExportAll(io.Writer) (boltstore.ExportStats, error) {
+	return boltstore.ExportStats{}, errors.New("not exported by the fake")
+}
+
 func (f *fakeStore) ObserveCommits(fn func(boltstore.Commit)) {
 	f.mu.Lock()
 	f.obs = fn

@@ -20,6 +20,7 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("GET /api/v1/sessions/{client_id}", s.session)
 	s.mux.HandleFunc("GET /api/v1/retained", s.retained)
 	s.mux.HandleFunc("GET /api/v1/ds", s.ds)
+	s.mux.HandleFunc("GET /api/v1/export", s.export)
 }
 
 // healthz answers while the process can serve HTTP at all.
@@ -100,4 +101,21 @@ func (s *Server) ds(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, NewDSInfo(s.opts.Store.Info()))
+}
+
+// export streams the store as a backup in JSON lines (boltstore.Export).
+// An error once the answer has started cuts it short: the backup then
+// lacks its last line, and an import refuses it.
+func (s *Server) export(w http.ResponseWriter, r *http.Request) {
+	if s.opts.Store == nil {
+		writeError(w, http.StatusNotFound, "no durable store: durable sessions are off on every listener")
+		return
+	}
+	w.Header().Set("Content-Type", "application/x-ndjson")
+	st, err := s.opts.Store.ExportAll(w)
+	if err != nil {
+		s.log.Error("export cut short", "err", err)
+		return
+	}
+	s.log.Info("exported the store", "files", st.Files, "buckets", st.Buckets, "keys", st.Keys)
 }

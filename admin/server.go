@@ -44,6 +44,7 @@ type Store interface {
 	Stats() boltstore.Stats
 	DiskStats() boltstore.DiskStats
 	ObserveCommits(fn func(boltstore.Commit))
+	ExportAll(w io.Writer) (boltstore.ExportStats, error)
 }
 
 var _ Store = (*boltstore.Store)(nil)

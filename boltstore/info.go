@@ -128,9 +128,14 @@ var errRollback = errors.New("rollback")
 // checkPages runs bbolt's page consistency check. It runs in a writable
 // transaction, rolled back: bbolt's check reads the freelist, which only
 // the writer may touch, so in a read transaction it races with commits.
+// A file opened read-only has no writer: a read transaction does.
 func checkPages(db *bolt.DB) []error {
 	var errs []error
-	err := db.Update(func(tx *bolt.Tx) error {
+	run := db.Update
+	if db.IsReadOnly() {
+		run = db.View
+	}
+	err := run(func(tx *bolt.Tx) error {
 		for e := range tx.Check() {
 			errs = append(errs, fmt.Errorf("%s: %w", db.Path(), e))
 		}
