@@ -102,17 +102,25 @@ func cursorPrefix(clientID string) []byte {
 }
 
 // PutCursors records, for a session, the last sequence number it has
-// finished with in each stream.
+// finished with in each stream: cursors replaces the session's cursors.
+// Those of generations no longer stored are left out, so a long-lived
+// session's cursors do not pile up generation after generation.
 func (s *Store) PutCursors(clientID string, cursors map[StreamKey]uint64, done func(error)) {
 	type kv struct{ k, v []byte }
 	rows := make([]kv, 0, len(cursors))
 	p := cursorPrefix(clientID)
 	for k, seq := range cursors {
+		if !s.HasGen(k.Gen) {
+			continue
+		}
 		key := append(append([]byte(nil), p...), k.Bytes()...)
 		rows = append(rows, kv{key, binary.BigEndian.AppendUint64(nil, seq)})
 	}
 	s.mw.update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketCursors)
+		if err := deletePrefix(b, p); err != nil {
+			return err
+		}
 		for _, r := range rows {
 			if err := b.Put(r.k, r.v); err != nil {
 				return err

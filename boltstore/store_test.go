@@ -184,9 +184,11 @@ func TestStore_RetentionDropsGenerations(t *testing.T) {
 	dir := t.TempDir()
 	s := openTest(t, dir, &Options{GenerationInterval: time.Hour, Retention: 2 * time.Hour, Now: clock})
 	first := appendSync(t, s, "p", "a/b", "old")
+	putSync(t, func(d func(error)) { s.PutCursors("sess", map[StreamKey]uint64{first.StreamKey: 1}, d) })
+	var last RecordID
 	for i := 0; i < 4; i++ {
 		advance(time.Hour)
-		appendSync(t, s, "p", "a/b", "new")
+		last = appendSync(t, s, "p", "a/b", "new")
 	}
 	files, _ := filepath.Glob(filepath.Join(dir, "gen-*.db"))
 	if len(files) != 3 {
@@ -200,6 +202,18 @@ func TestStore_RetentionDropsGenerations(t *testing.T) {
 	}
 	if in := s.Info(); len(in.Generations) != 3 {
 		t.Fatalf("info lists %d generations", len(in.Generations))
+	}
+	// A session's cursors into a dropped generation go at its next save,
+	// so they do not pile up generation after generation.
+	if s.HasGen(first.Gen) || !s.HasGen(last.Gen) {
+		t.Fatalf("HasGen: dropped %v, newest %v", s.HasGen(first.Gen), s.HasGen(last.Gen))
+	}
+	putSync(t, func(d func(error)) {
+		s.PutCursors("sess", map[StreamKey]uint64{first.StreamKey: 1, last.StreamKey: 1}, d)
+	})
+	cur, err := s.LoadCursors("sess")
+	if err != nil || len(cur) != 1 || cur[last.StreamKey] != 1 {
+		t.Fatalf("cursors after a save: %v, %v; want only the newest generation's", cur, err)
 	}
 }
 
@@ -278,7 +292,7 @@ func TestStore_SessionsCursorsRetained(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	k := StreamKey{Site: s.Site(), Shard: 3, Gen: 7, Stream: 2}
+	k := appendSync(t, s, "p", "x/y", "v").StreamKey // cursors are kept for stored generations only
 	wait(func(d func(error)) { s.PutSession("dev-1", "state", []byte("state-1"), d) })
 	wait(func(d func(error)) { s.PutSession("dev-1", "inflight", []byte("if-1"), d) })
 	wait(func(d func(error)) { s.PutSession("dev-2", "state", []byte("state-2"), d) })
