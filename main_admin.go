@@ -49,26 +49,3 @@ func startAdmin(cfg conf.Config, srv *broker.Server, store *boltstore.Store, log
 		a.Close(ctx)
 	}
 }
-
-// reloadLogLevel sets the log level from the [log] level of the config
-// file at path, on SIGHUP. A file that does not load keeps the level, and
-// says why.
-func reloadLogLevel(path string, lv *slog.LevelVar, log *slog.Logger) {
-	if path == "" {
-		return
-	}
-	cfg, err := conf.Load(path)
-	if err != nil {
-		log.Error("reload: config file not applied; log level kept", "level", lv.Level().String(), "err", err)
-		return
-	}
-	var l slog.Level
-	if err := l.UnmarshalText([]byte(cfg.Log.Level)); err != nil {
-		log.Error("reload: log level kept", "level", lv.Level().String(), "err", err)
-		return
-	}
-	if l != lv.Level() {
-		log.Info("log level changed", "from", lv.Level().String(), "to", l.String())
-		lv.Set(l)
-	}
-}
