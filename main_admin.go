@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"log/slog"
+	"path/filepath"
 	"time"
 
 	"gatemq/admin"
@@ -18,7 +19,8 @@ import (
 // more than the operator's view of it.
 func startAdmin(cfg conf.Config, srv *broker.Server, store *boltstore.Store, log *slog.Logger) (stop func()) {
 	log = log.With("component", "admin")
-	opts := admin.Options{Broker: srv, Logger: log}
+	dataDir, _ := filepath.Abs(cfg.DataDir)
+	opts := admin.Options{Broker: srv, Logger: log, DataDir: dataDir}
 	if store != nil { // not a typed nil in the interface
 		opts.Store = store
 	}
