@@ -87,22 +87,23 @@ func parseOpFlagsWith(fs *flag.FlagSet, args []string, stderr io.Writer) (opFlag
 		}
 	}
 	cfg.ApplyOverrides("", *dataDir)
-	return opFlags{dataDir: cfg.DataDir, namedDir: *configPath != "" || *dataDir != "",
-		sockets: adminSockets(cfg), json: *asJSON}, nil
+	// A data directory named on the command line is the one to serve,
+	// unless [admin] socket names the broker outright.
+	checkDir := (*configPath != "" || *dataDir != "") && cfg.Admin.Socket == ""
+	return opFlags{dataDir: cfg.DataDir, checkDir: checkDir, sockets: adminSockets(cfg), json: *asJSON}, nil
 }
 
 // apiClient talks to the admin API of the running broker, on the first
 // of its sockets where one answers (find).
 type apiClient struct {
 	sockets  []string // candidates, in order
-	dataDir  string   // the data directory the broker must serve, when namedDir
-	namedDir bool
-	socket   string       // the one that answered; "" until then
-	hc       *http.Client // talks to socket
+	dataDir  string   // the data directory the broker must serve, with checkDir
+	checkDir bool
+	hc       *http.Client // talks to the socket that answered; nil until find
 }
 
 func (of opFlags) client() *apiClient {
-	return &apiClient{sockets: of.sockets, dataDir: of.dataDir, namedDir: of.namedDir}
+	return &apiClient{sockets: of.sockets, dataDir: of.dataDir, checkDir: of.checkDir}
 }
 
 // unixClient returns an HTTP client for the admin API on socket.
@@ -115,11 +116,11 @@ func unixClient(socket string) *http.Client {
 	}}
 }
 
-// find picks the first socket where a broker answers /healthz and, when
-// the command named a data directory, serves that one: the systemd
-// unit's socket (/run/gatemq) may be another broker's than the data
-// directory's the operator asked about. It returns errNoBroker, wrapped,
-// when none does.
+// find picks the first socket where a broker answers /healthz and, with
+// checkDir, serves the data directory when the socket is not in it: the
+// systemd unit's socket (/run/gatemq) may be another broker's than the
+// data directory's the operator asked about. It returns errNoBroker,
+// wrapped, when no broker answers.
 func (c *apiClient) find() error {
 	var firstErr error
 	for _, s := range c.sockets {
@@ -132,10 +133,10 @@ func (c *apiClient) find() error {
 		case err != nil:
 			firstErr = cmp.Or(firstErr, fmt.Errorf("%s: %w", s, err))
 			continue
-		case c.namedDir && s != filepath.Join(c.dataDir, "admin.sock") && !sameDir(h.DataDir, c.dataDir):
+		case c.checkDir && s != filepath.Join(c.dataDir, "admin.sock") && !sameDir(h.DataDir, c.dataDir):
 			continue
 		}
-		c.socket, c.hc = s, hc
+		c.hc = hc
 		return nil
 	}
 	if firstErr != nil {

@@ -144,7 +144,7 @@ func printJSON(w io.Writer, v any) int {
 // opFlags are the flags of the operator commands.
 type opFlags struct {
 	dataDir  string
-	namedDir bool     // -config or -data-dir was given
+	checkDir bool     // a broker found outside dataDir must serve it (apiClient.find)
 	sockets  []string // where to look for the running broker (adminSockets)
 	json     bool
 }

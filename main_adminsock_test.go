@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -64,6 +65,15 @@ func TestMain_AdminSocketUnderSystemd(t *testing.T) {
 		other := t.TempDir()
 		if out, code := run(clients, "-data-dir", other); code != 1 || !strings.Contains(out, "no broker answers") {
 			t.Fatalf("-data-dir of no broker: exit %d:\n%s", code, out)
+		}
+	})
+	t.Run("[admin] socket", func(t *testing.T) {
+		t.Setenv("RUNTIME_DIRECTORY", "")
+		// Named outright, the socket is taken whatever data_dir says.
+		cfg := filepath.Join(t.TempDir(), "gatemq.toml")
+		os.WriteFile(cfg, fmt.Appendf(nil, "data_dir = %q\n[admin]\nsocket = %q\n", t.TempDir(), sock), 0o600)
+		if out, code := run(clients, "-config", cfg); code != 0 || !strings.Contains(out, "dev-1") {
+			t.Fatalf("exit %d:\n%s", code, out)
 		}
 	})
 }
