@@ -200,7 +200,7 @@ func isLoopback(a net.Addr) bool {
 }
 
 // newLogger builds the logger; its level is the returned LevelVar, which
-// SIGHUP sets from the file again (reloadLogLevel).
+// SIGHUP sets from the file again (reloader.applyLevel).
 func newLogger(cfg conf.Config, w io.Writer) (*slog.Logger, *slog.LevelVar) {
 	var level slog.Level
 	_ = level.UnmarshalText([]byte(cfg.Log.Level))

@@ -14,7 +14,8 @@ import (
 // systemd speaks the sd_notify protocol to the service manager, when there
 // is one (NOTIFY_SOCKET set, as under Type=notify): READY=1 once the broker
 // serves, WATCHDOG=1 at half of WatchdogSec while health reports no error,
-// RELOADING=1 then READY=1 around a SIGHUP reload, STOPPING=1 at shutdown. Without NOTIFY_SOCKET every call is a no-op.
+// RELOADING=1 then READY=1 around a SIGHUP reload, STOPPING=1 at
+// shutdown. Without NOTIFY_SOCKET every call is a no-op.
 type systemd struct {
 	log    *slog.Logger
 	health func() error
