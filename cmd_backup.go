@@ -117,11 +117,16 @@ func importMain(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 // stream copies the answer to a GET to w, without a time limit (an
 // export can be large).
 func (c *apiClient) stream(path string, w io.Writer) error {
+	if c.hc == nil {
+		if err := c.find(); err != nil {
+			return err
+		}
+	}
 	hc := *c.hc
 	hc.Timeout = 0
 	resp, err := hc.Get("http://gatemq" + path)
 	if err != nil {
-		return c.noBroker(err)
+		return fmt.Errorf("admin API: %w", err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {

@@ -143,14 +143,15 @@ func printJSON(w io.Writer, v any) int {
 
 // opFlags are the flags of the operator commands.
 type opFlags struct {
-	dataDir string
-	socket  string
-	json    bool
+	dataDir  string
+	checkDir bool     // a broker found outside dataDir must serve it (apiClient.find)
+	sockets  []string // where to look for the running broker (adminSockets)
+	json     bool
 }
 
 // parseOpFlags parses -config FILE or -data-dir DIR (the data directory,
-// and the admin socket: [admin] socket, default DATA_DIR/admin.sock) and
-// -json. Errors have been printed.
+// and the admin sockets: [admin] socket, else DATA_DIR/admin.sock and
+// /run/gatemq/admin.sock) and -json. Errors have been printed.
 func parseOpFlags(name string, args []string, stderr io.Writer) (opFlags, error) {
 	return parseOpFlagsWith(flag.NewFlagSet(name, flag.ContinueOnError), args, stderr)
 }

@@ -167,6 +167,8 @@ func serve(args []string, stderr io.Writer) int {
 	log.Info("gatemq started", "version", version, "data_dir", abs)
 	sd := startSystemd(log, health(srv, store))
 	stopAdmin := startAdmin(cfg, srv, store, log)
+	rl := &reloader{path: *configPath, listen: *listen, dataDir: *dataDir, started: cfg, cfg: cfg,
+		log: log, level: logLevel, srv: srv, files: files, lns: lns, sd: sd}
 
 	code := 0
 wait:
@@ -174,13 +176,7 @@ wait:
 		select {
 		case sig := <-sigc:
 			if sig == syscall.SIGHUP {
-				// TLS certificates, password files and ACLs, and the
-				// TOML file's [log] level; nothing else of the file.
-				log.Info("reloading", "signal", sig.String())
-				for _, lf := range files {
-					lf.reload(log)
-				}
-				reloadLogLevel(*configPath, logLevel, log)
+				rl.reload()
 				continue
 			}
 			log.Info("shutting down", "signal", sig.String())
@@ -210,7 +206,7 @@ func isLoopback(a net.Addr) bool {
 }
 
 // newLogger builds the logger; its level is the returned LevelVar, which
-// SIGHUP sets from the file again (reloadLogLevel).
+// SIGHUP sets from the file again (reloader.applyLevel).
 func newLogger(cfg conf.Config, w io.Writer) (*slog.Logger, *slog.LevelVar) {
 	var level slog.Level
 	_ = level.UnmarshalText([]byte(cfg.Log.Level))
@@ -226,30 +222,38 @@ func newLogger(cfg conf.Config, w io.Writer) (*slog.Logger, *slog.LevelVar) {
 // brokerOptions translates the configuration into the broker's options.
 func brokerOptions(cfg conf.Config, log *slog.Logger) broker.Options {
 	m := cfg.MQTT
-	return broker.Options{
+	o := broker.Options{
 		Logger:         log.With("component", "broker"),
 		Version:        "gatemq " + version,
-		MaxPacketSize:  int(m.MaxPacketSize),
-		MaxKeepAlive:   uint16(m.MaxKeepalive),
 		ConnectTimeout: m.ConnectTimeout.D(),
 		SessionExpiry:  m.SessionExpiryInterval.D(),
-		MaxInflight:    m.MaxInflight,
-		MaxQueued:      m.MaxQueuedMessages,
-		MaxQueuedBytes: int(m.MaxQueuedBytes),
-		QueueQoS0:      m.QueueQoS0Messages,
 		DisableRetain:  !m.RetainAvailable,
 		MaxQoS:         byte(m.MaxQoS),
 		TopicAliasMax:  uint16(m.MaxTopicAlias),
-		SysInterval:    m.SysInterval.D(),
 		MaxClientIDLen: m.MaxClientIDLen,
 		DenySubscribe:  m.DenySubscribe,
 		DurableBatch:   cfg.DurableSessions.BatchSize,
+	}
+	o.SetLimits(brokerLimits(cfg))
+	return o
+}
 
+// brokerLimits translates the [mqtt] limits that a SIGHUP can change.
+func brokerLimits(cfg conf.Config) broker.Limits {
+	m := cfg.MQTT
+	return broker.Limits{
+		MaxPacketSize:     int(m.MaxPacketSize),
+		MaxKeepAlive:      uint16(m.MaxKeepalive),
+		MaxInflight:       m.MaxInflight,
+		MaxQueued:         m.MaxQueuedMessages,
+		MaxQueuedBytes:    int(m.MaxQueuedBytes),
+		QueueQoS0:         m.QueueQoS0Messages,
 		MaxConnections:    m.MaxConnections,
 		MaxTopicLevels:    m.MaxTopicLevels,
 		MaxSubscriptions:  m.MaxSubscriptions,
 		MaxUserProperties: m.MaxUserProperties,
 		AwaitRelTimeout:   m.AwaitRelTimeout.D(),
+		SysInterval:       m.SysInterval.D(),
 	}
 }
 

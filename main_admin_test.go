@@ -93,7 +93,7 @@ func TestMain_AdminSocket(t *testing.T) {
 	os.WriteFile(cfgPath, []byte("[log]\nlevel = \"loud\"\n"), 0o600)
 	cmd.Process.Signal(syscall.SIGHUP)
 	waitFor(t, 10*time.Second, func() error {
-		if !strings.Contains(logs.String(), "log level kept") {
+		if !strings.Contains(logs.String(), "config file not applied") {
 			return fmt.Errorf("no complaint about the bad file:\n%s", logs.String())
 		}
 		return nil

@@ -182,7 +182,7 @@ func TestServer_MetricsMove(t *testing.T) {
 		"gatemq_connections 3\n",
 		`gatemq_sessions{state="offline"} 1` + "\n",
 		"gatemq_store_commit_duration_seconds_sum 0.003\n",
-		`gatemq_store_commit_batch_size_bucket{vmrange="8.799e+00...1.000e+01"} 1` + "\n",
+		`gatemq_store_commit_batch_size_bucket{le="16"} 1` + "\n",
 		"gatemq_store_commit_batch_size_count 1\n",
 		"gatemq_store_size_bytes 1048576\n",
 	} {

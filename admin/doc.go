@@ -22,6 +22,8 @@
 //
 // The package reads the broker and the store through two small
 // interfaces, Broker and Store, that *broker.Server and *boltstore.Store
-// implement; tests use fakes. Metrics use github.com/VictoriaMetrics/metrics
-// for the histograms and the exposition format.
+// implement; tests use fakes. /metrics is written by prom.go, in the
+// Prometheus text format, without a metrics library (metrics.go says why);
+// the tests parse it with github.com/prometheus/common/expfmt, a test-only
+// dependency.
 package admin

@@ -25,7 +25,7 @@ func (s *Server) routes() {
 
 // healthz answers while the process can serve HTTP at all.
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	writeJSON(w, http.StatusOK, Health{Status: "ok", DataDir: s.opts.DataDir})
 }
 
 // readyz answers 200 once the broker accepts connections. main starts

@@ -61,6 +61,10 @@ type Options struct {
 	Token string
 	// Logger receives the server's log lines. Default: discard.
 	Logger *slog.Logger
+	// DataDir is the broker's data directory, absolute, told in
+	// /healthz: the commands that find a broker on a socket outside it
+	// check that it serves the data directory they were given.
+	DataDir string
 }
 
 // Server is the admin API. Create it with New, give it listeners with

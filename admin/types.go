@@ -12,6 +12,12 @@ import (
 // prints them as tables; `gatemq sessions list` and `gatemq ds info` build
 // the same values from the data directory when no broker runs.
 
+// Health is the answer of GET /healthz.
+type Health struct {
+	Status  string `json:"status"`             // "ok"
+	DataDir string `json:"data_dir,omitempty"` // the broker's, absolute; the commands check it
+}
+
 // Client is a connected client, in GET /api/v1/clients.
 type Client struct {
 	ClientID        string    `json:"client_id"`

@@ -159,7 +159,11 @@ func (r *Registry) Restore(s *Session) {
 }
 
 // Options returns the options sessions of the registry get.
-func (r *Registry) Options() Options { return r.opts }
+func (r *Registry) Options() Options {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.opts
+}
 
 // InflightEntry is one in-flight delivery as persisted: the message is
 // not copied, only its record.

@@ -43,10 +43,10 @@ func (o Options) withDefaults() Options {
 // documentation for how it is shared between goroutines.
 type Session struct {
 	ClientID string
-	opts     Options
 
 	// mu guards every field below.
 	mu          sync.Mutex
+	opts        Options // Registry.SetOptions changes it
 	subs        map[string]Subscription
 	expiry      uint32 // Session Expiry Interval in seconds; 0 ends with the connection
 	owner       any    // the attached connection, nil while offline
