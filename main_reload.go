@@ -90,16 +90,7 @@ func (r *reloader) applyLevel(cfg conf.Config) {
 }
 
 func (r *reloader) applyLimits(cfg conf.Config) {
-	want := brokerLimits(cfg)
-	got := r.srv.SetLimits(want)
-	if got.MaxInflight != want.MaxInflight {
-		r.log.Warn("reload: changed setting needs a restart", "key", "mqtt.max_inflight",
-			"reason", "above its value at start", "in_use", got.MaxInflight)
-	}
-	if got.QueueQoS0 != want.QueueQoS0 {
-		r.log.Warn("reload: changed setting needs a restart", "key", "mqtt.queue_qos0_messages",
-			"reason", "durable sessions are on", "in_use", got.QueueQoS0)
-	}
+	r.srv.SetLimits(brokerLimits(cfg))
 }
 
 // applyListeners applies each listener's limits and authentication, and

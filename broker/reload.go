@@ -98,22 +98,13 @@ func (s *Server) Limits() Limits { return *s.limits() }
 
 // SetLimits replaces the limits of a running server; see Limits for what
 // they apply to. It is safe for concurrent use and does not block on
-// connections.
-//
-// Two limits cannot change everywhere without a restart, and keep their
-// value here; SetLimits returns the limits it applied, for the caller to
-// say so:
-//
-//   - MaxInflight cannot rise above Options.MaxInflight, which also caps
-//     the QoS 2 messages a client may have waiting for PUBREL;
-//   - QueueQoS0 cannot change with a Store, whose writes follow
-//     Options.QueueQoS0.
+// connections. It returns the limits applied, with their defaults.
+// MaxInflight also caps the QoS 2 messages a connection's client may
+// have waiting for PUBREL (its Receive Maximum), and QueueQoS0 decides
+// from the next message whether QoS 0 messages are stored for durable
+// sessions.
 func (s *Server) SetLimits(l Limits) Limits {
 	l = l.withDefaults()
-	l.MaxInflight = min(l.MaxInflight, s.opts.MaxInflight)
-	if s.opts.Store != nil {
-		l.QueueQoS0 = s.opts.QueueQoS0
-	}
 	old := s.lim.Swap(&l)
 	s.sessions.SetOptions(l.sessionOptions(s.countRelExpired))
 	if l.SysInterval != old.SysInterval {

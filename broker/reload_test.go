@@ -44,26 +44,26 @@ func TestServer_SetLimitsNewConnections(t *testing.T) {
 	after.expectDisconnect(packet.PacketTooLarge)
 }
 
-// TestServer_SetLimitsKeepsWhatNeedsARestart: MaxInflight cannot rise above
-// its value at New (which also caps inbound QoS 2), and QueueQoS0 cannot
-// change with a store.
-func TestServer_SetLimitsKeepsWhatNeedsARestart(t *testing.T) {
+// TestServer_SetLimitsInflightAndQueueQoS0: MaxInflight can rise above
+// its value at New, for the Receive Maximum of new connections, and
+// QueueQoS0 changes with a store too.
+func TestServer_SetLimitsInflightAndQueueQoS0(t *testing.T) {
 	s, addr := newTestBroker(t, testOptions())
 	l := s.Limits()
 	l.MaxInflight = 100
-	if got := s.SetLimits(l); got.MaxInflight != 32 {
-		t.Fatalf("MaxInflight applied %d, want 32 (its value at start)", got.MaxInflight)
+	if got := s.SetLimits(l); got.MaxInflight != 100 {
+		t.Fatalf("MaxInflight applied %d, want 100", got.MaxInflight)
 	}
 	_, ack := connectRaw(t, addr, &packet.Connect{ClientID: "c", CleanStart: true, Version: packet.V5})
-	if ack.Properties.ReceiveMaximum != 32 {
-		t.Fatalf("Receive Maximum %d, want 32", ack.Properties.ReceiveMaximum)
+	if ack.Properties.ReceiveMaximum != 100 {
+		t.Fatalf("Receive Maximum %d, want 100", ack.Properties.ReceiveMaximum)
 	}
 
 	ds := newDurableBroker(t)
 	l = ds.Limits()
 	l.QueueQoS0 = !l.QueueQoS0
-	if got := ds.SetLimits(l); got.QueueQoS0 == l.QueueQoS0 {
-		t.Fatal("QueueQoS0 changed on a server with a store")
+	if got := ds.SetLimits(l); got.QueueQoS0 != l.QueueQoS0 || ds.limits().QueueQoS0 != l.QueueQoS0 {
+		t.Fatal("QueueQoS0 not changed on a server with a store")
 	}
 }
 

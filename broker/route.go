@@ -155,7 +155,7 @@ func (w *storeWait) finish(err error) {
 func (s *Server) route(m *session.Message) (n int, durables durableTargets) {
 	bp := matchPool.Get().(*[]subscriber)
 	subs := s.topics.match(m.Topic, (*bp)[:0])
-	storable := s.opts.Store != nil && (m.QoS > 0 || s.opts.QueueQoS0)
+	storable := s.opts.Store != nil && (m.QoS > 0 || s.limits().QueueQoS0)
 	rest := len(subs)
 	if storable {
 		// A durable session reads the message from the store and works
