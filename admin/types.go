@@ -70,6 +70,8 @@ type DSInfo struct {
 	Streams     int     `json:"streams"`
 	Sessions    int     `json:"sessions"`
 	Retained    int     `json:"retained"`
+	Clients     int     `json:"clients"`        // client status records
+	Online      int     `json:"clients_online"` // of them, online at this site
 	Bytes       int64   `json:"bytes"`
 	Generations []DSGen `json:"generations"`
 }
@@ -88,7 +90,7 @@ type DSGen struct {
 // NewDSInfo converts the store's Info.
 func NewDSInfo(in boltstore.Info) DSInfo {
 	out := DSInfo{Dir: in.Dir, Site: in.Site.String(), Shards: in.Shards, Streams: in.Streams,
-		Sessions: in.Sessions, Retained: in.Retained, Bytes: in.Bytes, Generations: []DSGen{}}
+		Sessions: in.Sessions, Retained: in.Retained, Clients: in.Clients, Online: in.Online, Bytes: in.Bytes, Generations: []DSGen{}}
 	for _, g := range in.Generations {
 		out.Generations = append(out.Generations, DSGen{uint32(g.Gen), g.Start.UTC(), g.End.UTC(), g.Messages, g.Streams, g.Bytes, g.File})
 	}

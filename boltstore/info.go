@@ -29,6 +29,8 @@ type Info struct {
 	Streams     int
 	Sessions    int
 	Retained    int
+	Clients     int // client status records
+	Online      int // of them, online at this site
 	Bytes       int64
 }
 
@@ -57,6 +59,7 @@ func (s *Store) Info() Info {
 	}
 	s.meta.View(func(tx *bolt.Tx) error {
 		in.Retained = tx.Bucket(bucketRetained).Stats().KeyN
+		in.Clients, in.Online = statusCounts(tx, s.site)
 		return nil
 	})
 	return in

@@ -38,8 +38,7 @@ type ClientStatus struct {
 	Online   bool
 	// OnlineAt is when its last connection was accepted (CONNACK).
 	OnlineAt time.Time
-	// OfflineAt is when its last connection ended; while it is online,
-	// that is the end of the connection before (zero if none).
+	// OfflineAt is when its last connection ended; zero while online.
 	OfflineAt time.Time
 	// Site is the store the client was last connected to.
 	Site SiteID
@@ -316,6 +315,20 @@ func (s *Store) MarkOffline(site SiteID, at time.Time, reason string) (int, erro
 		return 0, fmt.Errorf("mark clients offline: %w", err)
 	}
 	return n, nil
+}
+
+// statusCounts returns the number of status records and of those online
+// at site, reading the online index for the latter.
+func statusCounts(tx *bolt.Tx, site SiteID) (records, online int) {
+	b, ix := tx.Bucket(bucketStatus), tx.Bucket(bucketStatusOnline)
+	if b == nil || ix == nil {
+		return 0, 0
+	}
+	c := ix.Cursor()
+	for k, _ := c.Seek(site[:]); k != nil && bytes.HasPrefix(k, site[:]); k, _ = c.Next() {
+		online++
+	}
+	return b.Stats().KeyN, online
 }
 
 // checkStatus verifies every status record's checksum and that the

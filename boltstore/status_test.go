@@ -80,6 +80,9 @@ func TestStore_StatusRoundTrip(t *testing.T) {
 	if ids := onlineIDs(t, s, other); len(ids) != 0 {
 		t.Fatalf("dev-b still listed at its old site: %v", ids)
 	}
+	if in := s.Info(); in.Clients != 3 || in.Online != 2 {
+		t.Fatalf("Info: %d clients, %d online; want 3 and 2", in.Clients, in.Online)
+	}
 	s.Close()
 
 	s = openTest(t, dir, nil)
