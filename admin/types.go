@@ -6,22 +6,28 @@ import (
 
 	"gatemq/boltstore"
 	"gatemq/broker"
+	"gatemq/broker/packet"
 )
 
 // The JSON bodies of the API. The command-line client decodes them and
 // prints them as tables; `gatemq sessions list` and `gatemq ds info` build
 // the same values from the data directory when no broker runs.
 
-// Client is a connected client, in GET /api/v1/clients.
-type Client struct {
-	ClientID        string    `json:"client_id"`
-	Username        string    `json:"username"`
-	Remote          string    `json:"remote"`
-	Listener        string    `json:"listener"`
-	ProtocolVersion string    `json:"protocol_version"`
-	KeepAlive       uint16    `json:"keepalive"`
-	ConnectedAt     time.Time `json:"connected_at"`
-	Durable         bool      `json:"durable"`
+// ClientStatus is a client's status record, in GET /api/v1/clients and
+// GET /api/v1/clients/{client_id}; `gatemq clients` builds the same from
+// the data directory when no broker runs.
+type ClientStatus struct {
+	ClientID        string     `json:"client_id"`
+	State           string     `json:"state"` // "online" or "offline"
+	OnlineAt        time.Time  `json:"online_at"`
+	OfflineAt       *time.Time `json:"offline_at,omitempty"`
+	Site            string     `json:"site"`
+	Remote          string     `json:"remote"`
+	ProtocolVersion string     `json:"protocol_version"`
+	Username        string     `json:"username"`
+	KeepAlive       uint16     `json:"keepalive"`
+	CleanStart      bool       `json:"clean_start"`
+	Reason          string     `json:"disconnect_reason,omitempty"`
 }
 
 // Session is a session, in GET /api/v1/sessions.
@@ -102,9 +108,19 @@ func FormatSubscription(filter string, qos byte) string {
 	return fmt.Sprintf("%s (qos %d)", filter, qos)
 }
 
-func newClient(c broker.ClientInfo) Client {
-	return Client{ClientID: c.ClientID, Username: c.Username, Remote: c.Remote, Listener: c.Listener,
-		ProtocolVersion: c.ProtocolVersion, KeepAlive: c.KeepAlive, ConnectedAt: c.ConnectedAt.UTC(), Durable: c.Durable}
+// NewClientStatus converts a status record.
+func NewClientStatus(r boltstore.ClientStatus) ClientStatus {
+	out := ClientStatus{ClientID: r.ClientID, State: "offline", OnlineAt: r.OnlineAt.UTC(), Site: broker.SiteName(r.Site),
+		Remote: r.Remote, ProtocolVersion: packet.Version(r.Protocol).String(), Username: r.Username,
+		KeepAlive: r.KeepAlive, CleanStart: r.CleanStart, Reason: r.Reason}
+	if r.Online {
+		out.State = "online"
+	}
+	if !r.OfflineAt.IsZero() {
+		t := r.OfflineAt.UTC()
+		out.OfflineAt = &t
+	}
+	return out
 }
 
 func newSessionDetail(in broker.SessionInfo, subs []broker.SubscriptionInfo) SessionDetail {
