@@ -16,7 +16,6 @@ import (
 	"slices"
 	"strings"
 	"syscall"
-	"text/tabwriter"
 	"time"
 
 	"gatemq/admin"
@@ -213,48 +212,10 @@ func answerError(resp *http.Response) error {
 	return fmt.Errorf("admin API: %s", resp.Status)
 }
 
-// clientsMain runs `gatemq clients`: the connected clients of the running
-// broker.
-func clientsMain(args []string, stdout, stderr io.Writer) int {
-	of, err := parseOpFlags("clients", args, stderr)
-	if err != nil {
-		return 2
-	}
-	var rows []admin.Client
-	if err := of.client().get("/api/v1/clients", &rows); err != nil {
-		fmt.Fprintf(stderr, "gatemq clients: %v\n", err)
-		return 1
-	}
-	if of.json {
-		return printJSON(stdout, rows)
-	}
-	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "CLIENT ID\tUSERNAME\tREMOTE\tPROTOCOL\tKEEPALIVE\tDURABLE\tCONNECTED SINCE")
-	for _, r := range rows {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%ds\t%v\t%s\n", r.ClientID, r.Username, r.Remote, r.ProtocolVersion,
-			r.KeepAlive, r.Durable, r.ConnectedAt.UTC().Format(time.RFC3339))
-	}
-	tw.Flush()
-	return 0
-}
-
 // kickMain runs `gatemq kick CLIENT_ID`.
 func kickMain(args []string, stdout, stderr io.Writer) int {
-	const usageLine = "usage: gatemq kick CLIENT_ID [-data-dir DIR | -config FILE] [-json]"
-	// The client ID may come before or after the flags.
-	var id string
-	if len(args) > 0 && len(args[0]) > 0 && args[0][0] != '-' {
-		id, args = args[0], args[1:]
-	}
-	fs := flag.NewFlagSet("kick", flag.ContinueOnError)
-	of, err := parseOpFlagsWith(fs, args, stderr)
-	if err != nil {
-		return 2
-	}
-	if id == "" && fs.NArg() == 1 {
-		id = fs.Arg(0)
-	} else if fs.NArg() != 0 || id == "" {
-		fmt.Fprintln(stderr, usageLine)
+	id, of, ok := parseIDOpFlags("kick", args, stderr, "usage: gatemq kick CLIENT_ID [-data-dir DIR | -config FILE] [-json]")
+	if !ok {
 		return 2
 	}
 	var res map[string]string
@@ -267,4 +228,26 @@ func kickMain(args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stdout, "kicked %s\n", id)
 	return 0
+}
+
+// parseIDOpFlags parses a client ID, before or after the operator flags,
+// for the commands about one client. It prints usageLine or the error and
+// returns false when the arguments are wrong.
+func parseIDOpFlags(name string, args []string, stderr io.Writer, usageLine string) (string, opFlags, bool) {
+	var id string
+	if len(args) > 0 && len(args[0]) > 0 && args[0][0] != '-' {
+		id, args = args[0], args[1:]
+	}
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	of, err := parseOpFlagsWith(fs, args, stderr)
+	if err != nil {
+		return "", opFlags{}, false
+	}
+	if id == "" && fs.NArg() == 1 {
+		id = fs.Arg(0)
+	} else if fs.NArg() != 0 || id == "" {
+		fmt.Fprintln(stderr, usageLine)
+		return "", opFlags{}, false
+	}
+	return id, of, true
 }

@@ -57,8 +57,8 @@ func dsMain(args []string, stdout, stderr io.Writer) int {
 	if of.json {
 		return printJSON(stdout, in)
 	}
-	fmt.Fprintf(stdout, "store:     %s\nsite:      %s\nshards:    %d\nstreams:   %d\nsessions:  %d\nretained:  %d\nbytes:     %d\n\n",
-		in.Dir, in.Site, in.Shards, in.Streams, in.Sessions, in.Retained, in.Bytes)
+	fmt.Fprintf(stdout, "store:     %s\nsite:      %s\nshards:    %d\nstreams:   %d\nsessions:  %d\nretained:  %d\nclients:   %d (%d online)\nbytes:     %d\n\n",
+		in.Dir, in.Site, in.Shards, in.Streams, in.Sessions, in.Retained, in.Clients, in.Online, in.Bytes)
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "GENERATION\tFROM\tTO\tMESSAGES\tSTREAMS\tBYTES")
 	for _, g := range in.Generations {

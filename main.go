@@ -78,7 +78,8 @@ func usage(w io.Writer) {
        gatemq bench pub|sub|conn|pubsub|report [flags]   (gatemq bench -h for flags)
        gatemq ds info [-data-dir DIR | -config FILE] [-json]
        gatemq sessions list [-data-dir DIR | -config FILE] [-json]
-       gatemq clients [-data-dir DIR | -config FILE] [-json]
+       gatemq clients [-state online|offline] [-data-dir DIR | -config FILE] [-json]
+       gatemq clients show CLIENT_ID [-data-dir DIR | -config FILE] [-json]
        gatemq kick CLIENT_ID [-data-dir DIR | -config FILE]
        gatemq export [-data-dir DIR | -config FILE] [-o FILE]
        gatemq import [-data-dir DIR | -config FILE] [FILE]

@@ -62,8 +62,8 @@ func TestMain_AdminSocketUnderSystemd(t *testing.T) {
 		if out, code := run(clients); code != 0 || !strings.Contains(out, "dev-1") {
 			t.Fatalf("no flags: exit %d:\n%s", code, out)
 		}
-		other := t.TempDir()
-		if out, code := run(clients, "-data-dir", other); code != 1 || !strings.Contains(out, "no broker answers") {
+		other := t.TempDir() // kick needs the broker; clients would read the directory
+		if out, code := run("kick", "dev-1", "-data-dir", other); code != 1 || !strings.Contains(out, "no broker answers") {
 			t.Fatalf("-data-dir of no broker: exit %d:\n%s", code, out)
 		}
 	})

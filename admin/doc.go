@@ -8,7 +8,8 @@
 //	GET  /healthz                      the process answers
 //	GET  /readyz                       listeners accepting, store restored
 //	GET  /metrics                      Prometheus text exposition, names gatemq_*
-//	GET  /api/v1/clients               connected clients
+//	GET  /api/v1/clients               client status records (?state=online|offline)
+//	GET  /api/v1/clients/{client_id}   one client's status record
 //	GET  /api/v1/sessions              sessions, disconnected durable ones included
 //	GET  /api/v1/sessions/{client_id}  one session with its subscriptions
 //	GET  /api/v1/retained              retained messages (topics and sizes, no payloads)

@@ -3,6 +3,8 @@ package admin
 import (
 	"net/http"
 	"time"
+
+	"gatemq/broker"
 )
 
 // kickTimeout is how long a kick waits for the client's connection to
@@ -14,6 +16,7 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("GET /readyz", s.readyz)
 	s.mux.HandleFunc("GET /metrics", s.metricsHandler)
 	s.mux.HandleFunc("GET /api/v1/clients", s.clients)
+	s.mux.HandleFunc("GET /api/v1/clients/{client_id}", s.client)
 	s.mux.HandleFunc("POST /api/v1/clients/{client_id}", s.kick)
 	s.mux.HandleFunc("DELETE /api/v1/clients/{client_id}", s.kick)
 	s.mux.HandleFunc("GET /api/v1/sessions", s.sessions)
@@ -44,13 +47,37 @@ func (s *Server) metricsHandler(w http.ResponseWriter, r *http.Request) {
 	s.metrics.write(w)
 }
 
+// clients lists client status records: ?state=online or offline, or
+// every one.
 func (s *Server) clients(w http.ResponseWriter, r *http.Request) {
-	in := s.opts.Broker.Clients()
-	out := make([]Client, 0, len(in))
+	f, ok := broker.ParseStatusFilter(r.URL.Query().Get("state"))
+	if !ok {
+		writeError(w, http.StatusBadRequest, "state must be online or offline")
+		return
+	}
+	in, err := s.opts.Broker.ClientStatuses(f)
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, err.Error())
+		return
+	}
+	out := make([]ClientStatus, 0, len(in))
 	for _, c := range in {
-		out = append(out, newClient(c))
+		out = append(out, NewClientStatus(c))
 	}
 	writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) client(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("client_id")
+	c, ok, err := s.opts.Broker.ClientStatus(id)
+	switch {
+	case err != nil:
+		writeError(w, http.StatusInternalServerError, err.Error())
+	case !ok:
+		writeError(w, http.StatusNotFound, "no status for client: "+id)
+	default:
+		writeJSON(w, http.StatusOK, NewClientStatus(c))
+	}
 }
 
 func (s *Server) kick(w http.ResponseWriter, r *http.Request) {

@@ -23,7 +23,8 @@ import (
 // it. Every method must be safe for concurrent use and return values the
 // caller may keep; Kick may block up to its timeout.
 type Broker interface {
-	Clients() []broker.ClientInfo
+	ClientStatuses(f broker.StatusFilter) ([]boltstore.ClientStatus, error)
+	ClientStatus(clientID string) (boltstore.ClientStatus, bool, error)
 	Sessions() []broker.SessionInfo
 	Session(clientID string) (broker.SessionInfo, []broker.SubscriptionInfo, bool)
 	RetainedMessages() []broker.RetainedInfo

@@ -83,6 +83,19 @@
 //	"retained"  topic -> caller's bytes + CRC-32C
 //	"assigned"  client ID + 0x00 + RecordID (StreamKey.Bytes, seq BE) -> empty:
 //	            a shared subscription's message given to a durable member
+//	"status"    client ID -> client status + CRC-32C (status.go: state,
+//	            online_at, offline_at, site, remote address, protocol level,
+//	            user name, keepalive, clean start, disconnect reason)
+//	"status_online"  site (8) + client ID -> online_at (unix ms BE) + CRC-32C:
+//	            exactly the online records, so one site's connected
+//	            clients list without reading the offline ones
+//
+// Status records are written by PutStatus, many per transaction (the
+// broker coalesces a client's changes between commits), and never
+// deleted. At startup MarkOffline turns the records still online at the
+// store's site (the broker stopped without recording their disconnect)
+// offline. "status" and "status_online" change in one transaction;
+// Check verifies that the index lists exactly the online records.
 //
 // # Writes and durability
 //

@@ -94,6 +94,12 @@ func (s *Store) Sync() error {
 func (s *Store) enqueue(req *appendReq) {
 	done := req.done
 	select {
+	case <-s.w.quit: // first: with both ready, select would pick at random
+		done(RecordID{}, ErrClosed)
+		return
+	default:
+	}
+	select {
 	case s.w.reqs <- req:
 	case <-s.w.quit:
 		done(RecordID{}, ErrClosed)
@@ -328,6 +334,14 @@ func newCommitter(db *bolt.DB, maxBatch int, interval time.Duration) *committer 
 // update queues apply for the next batch; done (may be nil) is called
 // after the commit with its result.
 func (c *committer) update(apply func(tx *bolt.Tx) error, done func(error)) {
+	select {
+	case <-c.quit: // first: with both ready, select would pick at random
+		if done != nil {
+			done(ErrClosed)
+		}
+		return
+	default:
+	}
 	select {
 	case c.ops <- metaOp{apply, done}:
 	case <-c.quit:

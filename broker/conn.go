@@ -286,5 +286,6 @@ func (c *conn) cleanup() {
 	}
 	why := closeReason(c.why.Load())
 	c.srv.log.Debug("client disconnected", logClientID, c.clientID, logReason, why.String())
+	c.srv.status.disconnected(c, why)
 	c.srv.connClosed(c, why)
 }

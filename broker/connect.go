@@ -110,6 +110,7 @@ func (c *conn) handshake() error {
 	}
 	c.srv.log.Debug("client connected", logClientID, c.clientID, logRemote, c.remote,
 		logVersion, c.version.String(), logKeepAlive, ka, logCleanStart, cp.CleanStart, logPresent, present)
+	c.srv.status.connected(c, cp.CleanStart)
 	return nil
 }
 

@@ -542,6 +542,9 @@ func (s *Server) Restore() error {
 		return nil
 	}
 	now := time.Now()
+	if err := s.status.restore(now); err != nil {
+		return fmt.Errorf("restore client status: %w", err)
+	}
 	restored, expired := 0, 0
 	err := st.LoadSessions(func(id string, parts map[string][]byte) error {
 		saved, err := session.UnmarshalSaved(parts[partState])

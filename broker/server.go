@@ -210,6 +210,7 @@ type Server struct {
 	retained retainStore
 	sessions *session.Registry
 	stats    stats
+	status   *statusTracker // client online/offline records (status.go)
 	started  time.Time
 	ctx      context.Context
 	cancel   context.CancelFunc
@@ -251,6 +252,7 @@ func New(opts Options) *Server {
 	if opts.Store != nil {
 		s.goTracked(s.durableLoop)
 	}
+	s.status = newStatusTracker(s)
 	return s
 }
 
@@ -392,6 +394,8 @@ func (s *Server) Close(ctx context.Context) error {
 		e.t.Stop()
 	}
 	s.mu.Unlock()
+	// Last, once the connections have recorded their disconnects.
+	defer s.status.close()
 	s.cancel()
 	for _, c := range conns {
 		c.shutdown()
