@@ -227,8 +227,8 @@ func (l *sampledLog) allow(now int64) (ok bool, suppressed uint64) {
 // counter. It logs at most one line a second per listener: a flood of
 // refused connections must not become a flood of log writes to flash.
 func (s *Server) refuseConn(ln *listener, nc net.Conn, counter *atomic.Uint64, msg string, args ...any) {
+	counter.Add(1) // before the close, so whoever sees it closed sees it counted
 	nc.Close()
-	counter.Add(1)
 	if ok, n := ln.refusals.allow(time.Now().UnixNano()); ok {
 		args = append(args, logRemote, nc.RemoteAddr().String(), logListener, ln.Addr().String(), "suppressed", n)
 		s.log.Warn(msg, args...)
