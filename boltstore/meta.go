@@ -19,6 +19,12 @@ import (
 
 // PutSession stores one part of a session's state.
 func (s *Store) PutSession(clientID, part string, value []byte, done func(error)) {
+	if len(clientID) > MaxClientIDLen {
+		if done != nil {
+			done(ErrKeyTooLong)
+		}
+		return
+	}
 	v := sealValue(value)
 	key := append(cursorPrefix(clientID), part...)
 	s.mw.update(func(tx *bolt.Tx) error {
@@ -106,6 +112,12 @@ func cursorPrefix(clientID string) []byte {
 // Those of generations no longer stored are left out, so a long-lived
 // session's cursors do not pile up generation after generation.
 func (s *Store) PutCursors(clientID string, cursors map[StreamKey]uint64, done func(error)) {
+	if len(clientID) > MaxClientIDLen {
+		if done != nil {
+			done(ErrKeyTooLong)
+		}
+		return
+	}
 	type kv struct{ k, v []byte }
 	rows := make([]kv, 0, len(cursors))
 	p := cursorPrefix(clientID)
@@ -222,6 +234,12 @@ func assignedKey(clientID string, id RecordID) []byte {
 
 // Assign records that the stored message id is for clientID's session.
 func (s *Store) Assign(clientID string, id RecordID, done func(error)) {
+	if len(clientID) > MaxClientIDLen {
+		if done != nil {
+			done(ErrKeyTooLong)
+		}
+		return
+	}
 	k := assignedKey(clientID, id)
 	s.mw.update(func(tx *bolt.Tx) error {
 		b, err := tx.CreateBucketIfNotExists(bucketAssigned)

@@ -421,3 +421,35 @@ func TestStore_OnceKeysCommitWithTheirRecord(t *testing.T) {
 		t.Fatalf("once keys after restart: %q, want only packet 8", keys)
 	}
 }
+
+// TestStore_KeyTooLongFailsAlone: a write whose client ID a bbolt key
+// cannot hold fails at once, and does not fail the other writes it
+// would have shared a commit with.
+func TestStore_KeyTooLongFailsAlone(t *testing.T) {
+	s := openTest(t, "", nil)
+	long := strings.Repeat("L", 40000)
+	errs := make(chan error, 4)
+	s.PutSession(long, "state", []byte("x"), func(err error) { errs <- err })
+	s.PutSession("short", "state", []byte("y"), func(err error) { errs <- err })
+	s.PutCursors(long, map[StreamKey]uint64{}, func(err error) { errs <- err })
+	s.AppendOnce("p", "a/b", nil, []byte("z"), []byte(long), func(_ RecordID, err error) { errs <- err })
+	var tooLong, ok int
+	for i := 0; i < 4; i++ {
+		switch err := <-errs; {
+		case errors.Is(err, ErrKeyTooLong):
+			tooLong++
+		case err == nil:
+			ok++
+		default:
+			t.Fatalf("unexpected error: %v", err)
+		}
+	}
+	if tooLong != 3 || ok != 1 {
+		t.Fatalf("%d too long, %d ok; want 3 and 1", tooLong, ok)
+	}
+	var ids []string
+	s.LoadSessions(func(id string, _ map[string][]byte) error { ids = append(ids, id); return nil }, nil)
+	if len(ids) != 1 || ids[0] != "short" {
+		t.Fatalf("stored sessions %q", ids)
+	}
+}

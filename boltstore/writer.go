@@ -68,6 +68,10 @@ func (s *Store) Append(publisher, topic string, meta, payload []byte, done func(
 // stored" survives a crash exactly when the record does (inbound QoS 2,
 // exactly once). OnceKeys lists the keys; Forget releases one.
 func (s *Store) AppendOnce(publisher, topic string, meta, payload, key []byte, done func(RecordID, error)) {
+	if len(key) > bolt.MaxKeySize {
+		done(RecordID{}, ErrKeyTooLong) // in the batch it would fail every other append
+		return
+	}
 	req := &appendReq{shard: ShardOf(publisher, s.opts.NShards), topic: topic, meta: meta, payload: payload, once: key, done: done}
 	s.enqueue(req)
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"gatemq/boltstore"
 	"gatemq/broker/packet"
 	"gatemq/session"
 )
@@ -243,7 +244,12 @@ func (s *Server) openSession(c *conn, clean bool, expiry uint32, recvMax int, qu
 	s.takeWill(c.clientID, clean)
 	sess.SetExpiry(expiry)
 	if s.opts.Store != nil && expiry > 0 && !c.ln.opts.NoDurableSessions {
-		s.makeDurable(sess)
+		if len(c.clientID) <= boltstore.MaxClientIDLen {
+			s.makeDurable(sess)
+		} else if !sess.IsDurable() {
+			s.log.Warn("client ID too long for a durable session: its session is kept in memory",
+				logClientID, c.clientID[:64]+"...", "length", len(c.clientID))
+		}
 	}
 	c.sess = sess
 	// Taken by c from here: a takeover in the meantime sees its owner.
