@@ -234,6 +234,8 @@ func brokerOptions(cfg conf.Config, log *slog.Logger) broker.Options {
 		MaxClientIDLen: m.MaxClientIDLen,
 		DenySubscribe:  m.DenySubscribe,
 		DurableBatch:   cfg.DurableSessions.BatchSize,
+
+		StatusRetention: cfg.ClientStatus.OfflineRetention.D(),
 	}
 	o.SetLimits(brokerLimits(cfg))
 	return o

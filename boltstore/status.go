@@ -366,3 +366,40 @@ func (s *Store) checkStatus() []error {
 	}
 	return errs
 }
+
+// PruneStatus deletes the records of clients offline since before
+// before, and returns how many went, once that is committed. Online
+// records stay whatever their age.
+func (s *Store) PruneStatus(before time.Time) (int, error) {
+	n := 0
+	errc := make(chan error, 1)
+	s.mw.update(func(tx *bolt.Tx) error {
+		n = 0
+		b := tx.Bucket(bucketStatus)
+		if b == nil {
+			return nil
+		}
+		var old [][]byte
+		err := b.ForEach(func(k, v []byte) error {
+			r, err := decodeStatus(k, v)
+			if err == nil && !r.Online && r.OfflineAt.Before(before) {
+				old = append(old, bytes.Clone(k))
+			}
+			return nil // a corrupt record is Check's to report
+		})
+		if err != nil {
+			return err
+		}
+		for _, k := range old {
+			if err := b.Delete(k); err != nil {
+				return err
+			}
+		}
+		n = len(old)
+		return nil
+	}, func(err error) { errc <- err })
+	if err := <-errc; err != nil {
+		return 0, fmt.Errorf("prune client status: %w", err)
+	}
+	return n, nil
+}

@@ -64,6 +64,9 @@ type Options struct {
 	// MaxClientIDLen is the longest client identifier accepted, in
 	// bytes; longer ones get CONNACK 0x85. Default 65535.
 	MaxClientIDLen int
+	// StatusRetention is how long the status record of a client gone
+	// offline is kept (status.go); 0 keeps records for ever.
+	StatusRetention time.Duration
 	// DenySubscribe lists topic filters no client may subscribe to; a
 	// SUBSCRIBE naming one exactly gets 0x80 (Unspecified error) for it.
 	DenySubscribe []string

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"gatemq/boltstore"
@@ -77,11 +78,17 @@ const (
 	statusRetry = time.Second
 )
 
+// statusPruneEvery is how often the records of clients offline for
+// longer than Options.StatusRetention are deleted (and once at start).
+// Tests shorten it.
+var statusPruneEvery = time.Hour
+
 // statusStore is where status records are kept: *boltstore.Store, or
 // memStatus without a store. PutStatus's done may run on another
 // goroutine and must not block.
 type statusStore interface {
 	PutStatus(recs []boltstore.ClientStatus, done func(error))
+	PruneStatus(before time.Time) (int, error)
 	Status(clientID string) (boltstore.ClientStatus, bool, error)
 	Statuses(fn func(boltstore.ClientStatus) error, bad func(clientID string, err error)) error
 }
@@ -109,6 +116,7 @@ type statusTracker struct {
 	quit    chan struct{}
 	stopped chan struct{}
 	once    sync.Once
+	pruning sync.WaitGroup // a PruneStatus in progress
 
 	// mu guards the fields below; it is a leaf lock.
 	mu      sync.Mutex
@@ -205,6 +213,28 @@ func (t *statusTracker) signal() {
 func (t *statusTracker) close() {
 	t.once.Do(func() { close(t.quit) })
 	<-t.stopped
+	t.pruning.Wait()
+}
+
+// prune deletes, in a goroutine of its own, the records of clients
+// offline for longer than the retention, unless a prune is running.
+func (t *statusTracker) prune(running *atomic.Bool) {
+	retention := t.srv.opts.StatusRetention
+	if retention <= 0 || !running.CompareAndSwap(false, true) {
+		return
+	}
+	t.pruning.Add(1)
+	go func() {
+		defer t.pruning.Done()
+		defer running.Store(false)
+		n, err := t.store.PruneStatus(time.Now().Add(-retention))
+		switch {
+		case err != nil:
+			t.log.Error("delete old client status records", logErr, err)
+		case n > 0:
+			t.log.Info("deleted the status records of clients offline too long", "records", n, "retention", retention.String())
+		}
+	}()
 }
 
 // run publishes events and writes records until close.
@@ -213,8 +243,15 @@ func (t *statusTracker) run() {
 	done := make(chan error, 1) // one write in flight at most
 	inflight := false
 	var retry <-chan time.Time
+	var pruning atomic.Bool
+	pruneTick := time.NewTicker(statusPruneEvery)
+	defer pruneTick.Stop()
+	t.prune(&pruning)
 	for {
 		select {
+		case <-pruneTick.C:
+			t.prune(&pruning)
+			continue
 		case <-t.wake:
 		case err := <-done:
 			inflight = false

@@ -3,6 +3,7 @@ package broker
 import (
 	"sort"
 	"sync"
+	"time"
 
 	"gatemq/boltstore"
 )
@@ -31,6 +32,19 @@ func (m *memStatus) PutStatus(recs []boltstore.ClientStatus, done func(error)) {
 	}
 	m.mu.Unlock()
 	done(nil)
+}
+
+func (m *memStatus) PruneStatus(before time.Time) (int, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	n := 0
+	for id, r := range m.recs {
+		if !r.Online && r.OfflineAt.Before(before) {
+			delete(m.recs, id)
+			n++
+		}
+	}
+	return n, nil
 }
 
 func (m *memStatus) Status(clientID string) (boltstore.ClientStatus, bool, error) {

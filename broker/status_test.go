@@ -516,3 +516,39 @@ func statusCycle(addr, id string, v packet.Version, ka uint16, end, polite bool)
 	}
 	return nil, nil
 }
+
+// TestStatus_RetentionDeletesOldOfflineRecords: with StatusRetention,
+// the records of clients offline for longer go (at start, then every
+// statusPruneEvery); newer offline records and online ones stay.
+func TestStatus_RetentionDeletesOldOfflineRecords(t *testing.T) {
+	dir := t.TempDir()
+	st, err := boltstore.Open(dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	recs := []boltstore.ClientStatus{
+		{ClientID: "gone-long-ago", OnlineAt: now.Add(-72 * time.Hour), OfflineAt: now.Add(-48 * time.Hour), Site: st.Site(), Reason: "normal"},
+		{ClientID: "gone-lately", OnlineAt: now.Add(-2 * time.Hour), OfflineAt: now.Add(-time.Hour), Site: st.Site(), Reason: "normal"},
+	}
+	errc := make(chan error, 1)
+	st.PutStatus(recs, func(err error) { errc <- err })
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+
+	o := testOptions()
+	o.StatusRetention = 24 * time.Hour
+	b := startDurable(t, dir, o, nil)
+	c := dialRaw(t, b.addr, packet.V5)
+	c.mustConnect("here", true) // online: never deleted
+	waitFor(t, 5*time.Second, func() error {
+		if _, ok, err := b.store.Status("gone-long-ago"); err != nil || ok {
+			return fmt.Errorf("record offline for 48h still there (%v)", err)
+		}
+		return nil
+	})
+	storedStatus(t, b.store, "gone-lately", isOnline(false))
+	storedStatus(t, b.store, "here", isOnline(true))
+}

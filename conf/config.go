@@ -39,6 +39,10 @@ type Config struct {
 
 	// Admin configures the admin API. Table [admin].
 	Admin Admin `toml:"admin"`
+
+	// ClientStatus configures the client status records. Table
+	// [client_status].
+	ClientStatus ClientStatus `toml:"client_status"`
 }
 
 // Log configures logging.
@@ -253,6 +257,7 @@ func Default() Config {
 	return Config{
 		DurableSessions: defaultDurableSessions(),
 		DurableStorage:  defaultDurableStorage(),
+		ClientStatus:    defaultClientStatus(),
 		DataDir:         "./data",
 		Log: Log{
 			Level:  "info",

@@ -91,7 +91,8 @@ func TestLoad_Full(t *testing.T) {
 		DurableStorage: DurableStorage{NShards: 4, GenerationInterval: Duration(30 * time.Minute),
 			MessageRetentionPeriod: Duration(6 * time.Hour), BatchSize: 128,
 			FlushInterval: Duration(2 * time.Millisecond), MaxBytes: 256 << 20},
-		Admin: Admin{Socket: "/run/gatemq/admin.sock", Address: "127.0.0.1:9883", TokenFile: "/etc/gatemq/admin.token"},
+		Admin:        Admin{Socket: "/run/gatemq/admin.sock", Address: "127.0.0.1:9883", TokenFile: "/etc/gatemq/admin.token"},
+		ClientStatus: ClientStatus{OfflineRetention: Duration(7 * 24 * time.Hour)},
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Fatalf("Load(full.toml) =\n%+v\nwant\n%+v", c, want)
@@ -150,6 +151,11 @@ var errorCases = []struct {
 		name:    "admin address not loopback, no token file",
 		content: "[admin]\naddress = \"0.0.0.0:9883\"\n",
 		want:    []string{"1: admin.token_file: required with admin.address", "2: admin.address: is not loopback"},
+	},
+	{
+		name:    "client status retention too short",
+		content: "[client_status]\noffline_retention = \"30s\"\n",
+		want:    []string{"2: client_status.offline_retention: 30s is out of range (want 0 for ever, or at least 1m0s)"},
 	},
 	{
 		name:    "memory limit too small",
