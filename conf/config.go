@@ -39,6 +39,10 @@ type Config struct {
 
 	// Admin configures the admin API. Table [admin].
 	Admin Admin `toml:"admin"`
+
+	// PeerGroup configures the peer group of the site's gateways. Table
+	// [peer_group].
+	PeerGroup PeerGroup `toml:"peer_group"`
 }
 
 // Log configures logging.
@@ -279,6 +283,7 @@ func Default() Config {
 			DenySubscribe:         []string{},
 		},
 		Listeners: []Listener{{Address: "127.0.0.1:1883", Protocol: "mqtt", MaxConnectionRate: defaultMaxConnectionRate}},
+		PeerGroup: defaultPeerGroup(),
 	}
 }
 
