@@ -24,20 +24,26 @@
 // Dead and left members are listed for 24 hours after they went, at most
 // 64 of them (the oldest go first).
 //
-// memberlist reports joins, leaves, failures and updates through its
-// EventDelegate, but has no event for suspicion, and the state in the
-// nodes Memberlist.Members returns is changed under memberlist's own lock
-// after it returns, so reading it would race. The group therefore learns
-// of a suspicion from the line memberlist logs when a probe fails
-// ("Suspect NAME has failed, no acks received", see suspectName), and of
-// a suspect member answering again from the PingDelegate. TestGroup_States
-// fails if a memberlist upgrade changes that line.
+// memberlist reports joins, failures and departures, and metadata
+// updates, through its EventDelegate; the rest is built on that:
+//
+//   - Left or dead: memberlist 0.7 never sets Node.State (its nodeState
+//     has a State field of its own that shadows it), so NotifyLeave
+//     cannot tell a departure from a failure. A gateway that leaves
+//     first says so in its metadata ([Group.Leave]), and a member whose
+//     last metadata said so has left; any other has failed.
+//   - Suspect: memberlist has no event for suspicion. The group learns of
+//     it from the line memberlist logs when this gateway's probe fails
+//     ("Suspect NAME has failed, no acks received", see suspectName),
+//     and of a suspect member answering again from the PingDelegate.
+//
+// TestGroup_States fails if a memberlist upgrade breaks either.
 //
 // # Metadata
 //
 // Each node's memberlist metadata is a small JSON object (meta.go) with
-// its store's site ID and its gatemq version; unknown fields are ignored,
-// so later versions can add to it.
+// its store's site ID, its gatemq version and, once it leaves, a leaving
+// flag; unknown fields are ignored, so later versions can add to it.
 //
 // # Security
 //
