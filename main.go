@@ -50,6 +50,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return clientsMain(args, stdout, stderr)
 	case "kick":
 		return kickMain(args, stdout, stderr)
+	case "peers":
+		return peersMain(args, stdout, stderr)
 	case "export":
 		return exportMain(args, stdout, stderr)
 	case "import":
@@ -81,6 +83,7 @@ func usage(w io.Writer) {
        gatemq clients [-state online|offline] [-data-dir DIR | -config FILE] [-json]
        gatemq clients show CLIENT_ID [-data-dir DIR | -config FILE] [-json]
        gatemq kick CLIENT_ID [-data-dir DIR | -config FILE]
+       gatemq peers [-data-dir DIR | -config FILE] [-json]
        gatemq export [-data-dir DIR | -config FILE] [-o FILE]
        gatemq import [-data-dir DIR | -config FILE] [FILE]
 `)
@@ -109,6 +112,11 @@ func serve(args []string, stderr io.Writer) int {
 		return 2
 	}
 	files, err := loadListenerFiles(cfg, *configPath)
+	if err != nil {
+		fmt.Fprintf(stderr, "gatemq: %v\n", err)
+		return 2
+	}
+	peerKey, err := loadPeerKey(cfg, *configPath)
 	if err != nil {
 		fmt.Fprintf(stderr, "gatemq: %v\n", err)
 		return 2
@@ -167,7 +175,8 @@ func serve(args []string, stderr io.Writer) int {
 	abs, _ := filepath.Abs(cfg.DataDir)
 	log.Info("gatemq started", "version", version, "data_dir", abs)
 	sd := startSystemd(log, health(srv, store))
-	stopAdmin := startAdmin(cfg, srv, store, log)
+	peers := startPeers(cfg, peerKey, store, log)
+	stopAdmin := startAdmin(cfg, srv, store, peers, log)
 	rl := &reloader{path: *configPath, listen: *listen, dataDir: *dataDir, started: cfg, cfg: cfg,
 		log: log, level: logLevel, srv: srv, files: files, lns: lns, sd: sd}
 
@@ -191,6 +200,7 @@ wait:
 		}
 	}
 	sd.stopping()
+	stopPeers(peers, log)
 	stopAdmin()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

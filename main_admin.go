@@ -10,6 +10,7 @@ import (
 	"gatemq/boltstore"
 	"gatemq/broker"
 	"gatemq/conf"
+	"gatemq/gossip"
 )
 
 // startAdmin serves the admin API on its Unix socket and, when [admin]
@@ -17,12 +18,15 @@ import (
 // returns the function that stops it. A failure is logged and leaves the
 // broker running without the API (or without its TCP side): MQTT matters
 // more than the operator's view of it.
-func startAdmin(cfg conf.Config, srv *broker.Server, store *boltstore.Store, log *slog.Logger) (stop func()) {
+func startAdmin(cfg conf.Config, srv *broker.Server, store *boltstore.Store, peers *gossip.Group, log *slog.Logger) (stop func()) {
 	log = log.With("component", "admin")
 	dataDir, _ := filepath.Abs(cfg.DataDir)
 	opts := admin.Options{Broker: srv, Logger: log, DataDir: dataDir}
 	if store != nil { // not a typed nil in the interface
 		opts.Store = store
+	}
+	if peers != nil {
+		opts.Peers = peers
 	}
 	if cfg.Admin.TokenFile != "" {
 		tok, err := admin.ReadToken(cfg.Admin.TokenFile)

@@ -24,6 +24,7 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("GET /api/v1/retained", s.retained)
 	s.mux.HandleFunc("GET /api/v1/ds", s.ds)
 	s.mux.HandleFunc("GET /api/v1/export", s.export)
+	s.mux.HandleFunc("GET /api/v1/peers", s.peers)
 }
 
 // healthz answers while the process can serve HTTP at all.
@@ -145,4 +146,18 @@ func (s *Server) export(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.log.Info("exported the store", "files", st.Files, "buckets", st.Buckets, "keys", st.Keys)
+}
+
+// peers lists the members of the peer group, this gateway first.
+func (s *Server) peers(w http.ResponseWriter, r *http.Request) {
+	if s.opts.Peers == nil {
+		writeError(w, http.StatusNotFound, "no peer group: [peer_group] enable is false, or the group did not start (see the broker's log)")
+		return
+	}
+	in := s.opts.Peers.Members()
+	out := make([]Peer, 0, len(in))
+	for _, m := range in {
+		out = append(out, newPeer(m))
+	}
+	writeJSON(w, http.StatusOK, out)
 }

@@ -5,6 +5,7 @@ import (
 	"io"
 
 	"gatemq/boltstore"
+	"gatemq/gossip"
 )
 
 // metrics renders /metrics in the Prometheus text format (prom.go), every
@@ -21,12 +22,13 @@ import (
 type metrics struct {
 	b       Broker
 	st      Store // nil without a store
+	peers   Peers // nil without a peer group
 	commitS *histogram
 	batch   *histogram
 }
 
-func newMetrics(b Broker, st Store) *metrics {
-	m := &metrics{b: b, st: st}
+func newMetrics(b Broker, st Store, peers Peers) *metrics {
+	m := &metrics{b: b, st: st, peers: peers}
 	if st != nil {
 		m.commitS = newHistogram(commitSecondsBounds)
 		m.batch = newHistogram(batchSizeBounds)
@@ -48,6 +50,23 @@ func (m *metrics) write(w io.Writer) {
 		m.commitS.write(w, "gatemq_store_commit_duration_seconds", "Time of each message commit to the durable store, fsync included.")
 		m.batch.write(w, "gatemq_store_commit_batch_size", "Records (messages and tombstones) per message commit.")
 	}
+	if m.peers != nil {
+		writePeers(w, m.peers)
+	}
+}
+
+// writePeers writes the members of the peer group by state, every state
+// present even at 0.
+func writePeers(w io.Writer, p Peers) {
+	counts := make(map[gossip.State]int)
+	for _, m := range p.Members() {
+		counts[m.State]++
+	}
+	samples := make([]sample, 0, len(gossip.States))
+	for _, st := range gossip.States {
+		samples = append(samples, sample{fmt.Sprintf(`{state="%s"}`, st), float64(counts[st])})
+	}
+	writeFamily(w, "gatemq_peer_members", "gauge", "Members of the peer group as this gateway sees them, itself included, by state.", samples...)
 }
 
 // byQoS returns one sample per QoS of v.

@@ -12,6 +12,7 @@ import (
 
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 
 	"gatemq/boltstore"
 	"gatemq/broker"
@@ -56,7 +57,8 @@ var families = map[string]dto.MetricType{
 // It returns the families by name.
 func parseMetrics(t *testing.T, body string) map[string]*dto.MetricFamily {
 	t.Helper()
-	var p expfmt.TextParser
+	// Classic metric names only: what every Prometheus accepts.
+	p := expfmt.NewTextParser(model.LegacyValidation)
 	mfs, err := p.TextToMetricFamilies(strings.NewReader(body))
 	if err != nil {
 		t.Fatalf("parse /metrics: %v\n%s", err, body)

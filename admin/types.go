@@ -7,6 +7,7 @@ import (
 	"gatemq/boltstore"
 	"gatemq/broker"
 	"gatemq/broker/packet"
+	"gatemq/gossip"
 )
 
 // The JSON bodies of the API. The command-line client decodes them and
@@ -97,6 +98,22 @@ type DSGen struct {
 	Streams    int       `json:"streams"`
 	Bytes      int64     `json:"bytes"`
 	File       string    `json:"file"`
+}
+
+// Peer is a member of the peer group, in GET /api/v1/peers.
+type Peer struct {
+	Name    string    `json:"name"`
+	Address string    `json:"address"`
+	State   string    `json:"state"` // "alive", "suspect", "dead" or "left"
+	Since   time.Time `json:"since"` // when this gateway saw it enter State
+	Site    string    `json:"site"`
+	Version string    `json:"version"`
+	Self    bool      `json:"self"` // the gateway that answers
+}
+
+func newPeer(m gossip.Member) Peer {
+	return Peer{Name: m.Name, Address: m.Addr, State: m.State.String(), Since: m.Since.UTC(),
+		Site: m.Site, Version: m.Version, Self: m.Self}
 }
 
 // NewDSInfo converts the store's Info.

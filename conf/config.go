@@ -43,6 +43,10 @@ type Config struct {
 	// ClientStatus configures the client status records. Table
 	// [client_status].
 	ClientStatus ClientStatus `toml:"client_status"`
+
+	// PeerGroup configures the peer group of the site's gateways. Table
+	// [peer_group].
+	PeerGroup PeerGroup `toml:"peer_group"`
 }
 
 // Log configures logging.
@@ -284,6 +288,7 @@ func Default() Config {
 			DenySubscribe:         []string{},
 		},
 		Listeners: []Listener{{Address: "127.0.0.1:1883", Protocol: "mqtt", MaxConnectionRate: defaultMaxConnectionRate}},
+		PeerGroup: defaultPeerGroup(),
 	}
 }
 

@@ -64,6 +64,7 @@ func (c *Config) validate() []*Error {
 	v.durable(c.DurableSessions, c.DurableStorage)
 	v.admin(c.Admin)
 	v.clientStatus(c.ClientStatus)
+	v.peerGroup(c.PeerGroup)
 
 	if len(c.Listeners) == 0 {
 		v.add("listener", errors.New("at least one listener is required"))
