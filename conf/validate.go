@@ -63,6 +63,8 @@ func (c *Config) validate() []*Error {
 
 	v.durable(c.DurableSessions, c.DurableStorage)
 	v.admin(c.Admin)
+	v.clientStatus(c.ClientStatus)
+	v.peerGroup(c.PeerGroup)
 	v.offline(c.Offline, c.DurableStorage.MessageRetentionPeriod)
 
 	if len(c.Listeners) == 0 {
