@@ -66,6 +66,14 @@
 //	"retained"  topic -> caller's bytes + CRC-32C
 //	"assigned"  client ID + 0x00 + RecordID (StreamKey.Bytes, seq BE) -> empty:
 //	            a shared subscription's message given to a durable member
+//	"presets"   client ID + 0x00 + topic filter -> caller's bytes + CRC-32C:
+//	            the subscriptions the broker makes for a client when it
+//	            connects (gatemq presets); kept when its session ends.
+//	            Created by the first PutPreset.
+//
+// The values are the broker's (broker/presets.go), and the store only
+// seals them: a preset is version 1, then flags (QoS in bits 0-1, no
+// local bit 2, retain as published bit 3, retain handling bits 4-5).
 //
 // # Writes and durability
 //
@@ -77,6 +85,10 @@
 // is: bbolt rebuilds the freelist when a file is opened, and commits write
 // fewer pages. Session, cursor and retained writes are grouped the same way
 // by a second writer on meta.db.
+//
+// Options.MetaOnly opens meta.db alone for writing, so that the command
+// line can change presets and retained messages of a stopped broker; its
+// file lock makes that fail with ErrLocked while a broker runs.
 //
 // A failed commit (a full disk, an I/O error) fails every append of the
 // batch; nothing of it is acknowledged, and the next batch tries again, so

@@ -84,7 +84,7 @@ func (s *Store) Stats() Stats {
 	}
 }
 
-// Check verifies every record, session and retained message of the
+// Check verifies every record, session, retained message and preset of the
 // store: bbolt's own page consistency check, then each value's checksum.
 // It returns the problems found, joined, or nil.
 func (s *Store) Check() error {
@@ -118,6 +118,9 @@ func (s *Store) Check() error {
 	})
 	s.LoadRetained(func(string, []byte) error { return nil }, func(topic string, err error) {
 		errs = append(errs, fmt.Errorf("retained %q: %w", topic, err))
+	})
+	s.LoadPresets(func(string, string, []byte) error { return nil }, func(id, filter string, err error) {
+		errs = append(errs, fmt.Errorf("preset %q %q: %w", id, filter, err))
 	})
 	return errors.Join(errs...)
 }
