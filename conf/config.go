@@ -39,6 +39,11 @@ type Config struct {
 
 	// Admin configures the admin API. Table [admin].
 	Admin Admin `toml:"admin"`
+
+	// PresetSubscriptions are subscriptions the broker makes for clients
+	// when they connect, one [[preset_subscription]] table each
+	// (presets.go). Default none.
+	PresetSubscriptions []PresetSubscription `toml:"preset_subscription"`
 }
 
 // Log configures logging.

@@ -92,6 +92,8 @@ func TestLoad_Full(t *testing.T) {
 			MessageRetentionPeriod: Duration(6 * time.Hour), BatchSize: 128,
 			FlushInterval: Duration(2 * time.Millisecond), MaxBytes: 256 << 20},
 		Admin: Admin{Socket: "/run/gatemq/admin.sock", Address: "127.0.0.1:9883", TokenFile: "/etc/gatemq/admin.token"},
+		PresetSubscriptions: []PresetSubscription{{Client: "*", Topic: "devices/%c/cmd", QoS: 1},
+			{Client: "plc-7", Topic: "users/%u/config", QoS: 2, NoLocal: true, RetainAsPublished: true, RetainHandling: 2}},
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Fatalf("Load(full.toml) =\n%+v\nwant\n%+v", c, want)
