@@ -37,6 +37,7 @@ type Store interface {
 	PutRetained(topic string, value []byte, done func(error))
 	DeleteRetained(topic string, done func(error))
 	LoadRetained(fn func(topic string, value []byte) error, bad func(topic string, err error)) error
+	PresetStore
 }
 
 var _ Store = (*boltstore.Store)(nil)
@@ -610,6 +611,9 @@ func (s *Server) Restore() error {
 	})
 	if err != nil {
 		return fmt.Errorf("restore retained messages: %w", err)
+	}
+	if err := s.restorePresets(); err != nil {
+		return err
 	}
 	s.log.Info("restored durable state", "sessions", restored, "expired_sessions", expired, "retained", retained,
 		"took", time.Since(now).Round(time.Millisecond).String())

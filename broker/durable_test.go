@@ -20,6 +20,7 @@ type durableBroker struct {
 	dir   string
 	opts  Options
 	sopts *boltstore.Options
+	lopts ListenerOptions
 	srv   *Server
 	store *boltstore.Store
 	addr  string
@@ -51,7 +52,7 @@ func (b *durableBroker) start(addr string) {
 		b.t.Fatal(err)
 	}
 	b.srv, b.store, b.addr, b.errc = srv, st, ln.Addr().String(), make(chan error, 1)
-	go func() { b.errc <- srv.Serve(ln) }()
+	go func() { b.errc <- srv.ServeListener(ln, b.lopts) }()
 }
 
 // stop closes the broker and the store, as a clean stop does.

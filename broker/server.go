@@ -95,6 +95,10 @@ type Options struct {
 	// DurableBatch is how many stored messages a durable session reads
 	// ahead. Default 100.
 	DurableBatch int
+
+	// PresetRules are the configured preset subscriptions (presets.go);
+	// SetPresetRules replaces them.
+	PresetRules []PresetRule
 }
 
 // ListenerOptions configures one listener given to ServeListener.
@@ -216,6 +220,8 @@ type Server struct {
 	// two connections with one client identifier take over in order.
 	connectMu sync.Mutex
 
+	presets presetState // preset subscriptions (presets.go)
+
 	// mu guards the fields below.
 	mu        sync.Mutex
 	listeners map[*listener]struct{}
@@ -251,6 +257,7 @@ func New(opts Options) *Server {
 		wills:     make(map[string]*pendingWill),
 		expiries:  make(map[*session.Session]*expiryTimer),
 	}
+	s.presets.rules = opts.PresetRules
 	if opts.SysInterval > 0 {
 		s.goTracked(s.sysLoop)
 	}
