@@ -71,9 +71,13 @@
 //	            connects (gatemq presets); kept when its session ends.
 //	            Created by the first PutPreset.
 //
-// The values are the broker's (broker/presets.go), and the store only
-// seals them: a preset is version 1, then flags (QoS in bits 0-1, no
-// local bit 2, retain as published bit 3, retain handling bits 4-5).
+// The values are the broker's (broker/presets.go, broker/durable.go), and
+// the store only seals them: a preset is version 1, then flags (QoS in bits
+// 0-1, no local bit 2, retain as published bit 3, retain handling bits
+// 4-5); a retained message is 0x00, version 1, the time it was stored
+// (unix ns, uint64 BE), then as before: meta length (uvarint), meta,
+// payload. A retained value written before that version starts with its
+// meta length, never 0, and has no stored time.
 //
 // # Writes and durability
 //
