@@ -20,6 +20,8 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("GET /api/v1/sessions/{client_id}", s.session)
 	s.mux.HandleFunc("GET /api/v1/retained", s.retained)
 	s.mux.HandleFunc("GET /api/v1/ds", s.ds)
+	s.presetRoutes()
+	s.retainedRoutes()
 }
 
 // healthz answers while the process can serve HTTP at all.
@@ -86,6 +88,10 @@ func (s *Server) session(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) retained(w http.ResponseWriter, r *http.Request) {
+	if f := r.URL.Query().Get("topic"); f != "" {
+		s.retainedList(w, f)
+		return
+	}
 	in := s.opts.Broker.RetainedMessages()
 	out := make([]Retained, 0, len(in))
 	for _, m := range in {
