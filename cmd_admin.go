@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -48,7 +49,7 @@ func parseOpFlagsWith(fs *flag.FlagSet, args []string, stderr io.Writer) (opFlag
 		}
 	}
 	cfg.ApplyOverrides("", *dataDir)
-	return opFlags{dataDir: cfg.DataDir, socket: adminSocket(cfg), json: *asJSON}, nil
+	return opFlags{dataDir: cfg.DataDir, socket: adminSocket(cfg), json: *asJSON, cfg: cfg}, nil
 }
 
 // apiClient talks to the admin API on a Unix socket.
@@ -68,10 +69,24 @@ func (of opFlags) client() *apiClient {
 
 // do sends a request and decodes the JSON answer into v. It returns
 // errNoBroker, wrapped, when nothing listens on the socket.
-func (c *apiClient) do(method, path string, v any) error {
-	req, err := http.NewRequest(method, "http://gatemq"+path, nil)
+func (c *apiClient) do(method, path string, v any) error { return c.send(method, path, nil, v) }
+
+// send is do with body, when not nil, sent as JSON.
+func (c *apiClient) send(method, path string, in, v any) error {
+	var rd io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return err
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequest(method, "http://gatemq"+path, rd)
 	if err != nil {
 		return err
+	}
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
 	}
 	resp, err := c.hc.Do(req)
 	if err != nil {

@@ -13,6 +13,7 @@ import (
 
 	"gatemq/admin"
 	"gatemq/boltstore"
+	"gatemq/conf"
 	"gatemq/session"
 )
 
@@ -146,6 +147,7 @@ type opFlags struct {
 	dataDir string
 	socket  string
 	json    bool
+	cfg     conf.Config // the -config file's, or the defaults
 }
 
 // parseOpFlags parses -config FILE or -data-dir DIR (the data directory,

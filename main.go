@@ -50,6 +50,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return clientsMain(args, stdout, stderr)
 	case "kick":
 		return kickMain(args, stdout, stderr)
+	case "presets":
+		return presetsMain(args, stdout, stderr)
+	case "retained":
+		return retainedMain(args, stdout, stderr)
 	case "passwd":
 		return auth.PasswdMain(args, os.Stdin, stdout, stderr)
 	case "default-config":
@@ -76,6 +80,8 @@ func usage(w io.Writer) {
        gatemq sessions list [-data-dir DIR | -config FILE] [-json]
        gatemq clients [-data-dir DIR | -config FILE] [-json]
        gatemq kick CLIENT_ID [-data-dir DIR | -config FILE]
+       gatemq presets list [CLIENT_ID] | set CLIENT_ID FILTER QOS | delete CLIENT_ID [FILTER]   (gatemq presets -h)
+       gatemq retained list [-topic FILTER] | get TOPIC | delete TOPIC   (gatemq retained -h)
 `)
 }
 
@@ -169,12 +175,14 @@ wait:
 		case sig := <-sigc:
 			if sig == syscall.SIGHUP {
 				// TLS certificates, password files and ACLs, and the
-				// TOML file's [log] level; nothing else of the file.
+				// TOML file's [log] level and preset subscriptions;
+				// nothing else of the file.
 				log.Info("reloading", "signal", sig.String())
 				for _, lf := range files {
 					lf.reload(log)
 				}
 				reloadLogLevel(*configPath, logLevel, log)
+				reloadPresets(*configPath, srv, log)
 				continue
 			}
 			log.Info("shutting down", "signal", sig.String())
@@ -238,6 +246,7 @@ func brokerOptions(cfg conf.Config, log *slog.Logger) broker.Options {
 		MaxClientIDLen: m.MaxClientIDLen,
 		DenySubscribe:  m.DenySubscribe,
 		DurableBatch:   cfg.DurableSessions.BatchSize,
+		PresetRules:    presetRules(cfg),
 
 		MaxConnections:    m.MaxConnections,
 		MaxTopicLevels:    m.MaxTopicLevels,

@@ -18,7 +18,7 @@ import (
 // more than the operator's view of it.
 func startAdmin(cfg conf.Config, srv *broker.Server, store *boltstore.Store, log *slog.Logger) (stop func()) {
 	log = log.With("component", "admin")
-	opts := admin.Options{Broker: srv, Logger: log}
+	opts := admin.Options{Broker: srv, Presets: srv, Retained: srv, Logger: log}
 	if store != nil { // not a typed nil in the interface
 		opts.Store = store
 	}

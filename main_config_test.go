@@ -17,7 +17,7 @@ import (
 )
 
 var (
-	tableLine = regexp.MustCompile(`^\s*\[\[?\s*([a-z_]+)\s*\]\]?`)
+	tableLine = regexp.MustCompile(`^\s*#?\s*\[\[?\s*([a-z_]+)\s*\]\]?`) // "# [[t]]" too: an example
 	keyLine   = regexp.MustCompile(`^\s*#?\s*([a-z_]+)\s*=`)
 )
 
