@@ -11,6 +11,7 @@ import (
 
 	"github.com/eclipse/paho.golang/paho"
 
+	"gatemq/auth"
 	"gatemq/broker/packet"
 )
 
@@ -169,12 +170,15 @@ func TestPresets_WildcardInClientIDSkipped(t *testing.T) {
 	}
 }
 
-// Preset subscriptions are subject to the ACL: a denied one is skipped
-// and logged, the others apply.
+// Preset subscriptions are subject to the ACL (a real one, in
+// Mosquitto's format): a denied one is skipped and logged, the others
+// apply.
 func TestPresets_ACLDenied(t *testing.T) {
-	acl := &fakeACL{deny: func(op, id, _, topic string) bool {
-		return op == "subscribe" && strings.HasPrefix(topic, "secret/")
-	}}
+	// Everyone may publish anywhere, and read only open/{client ID}.
+	acl, err := auth.ParseACL(strings.NewReader("topic write #\npattern read open/%c\n"), "acl")
+	if err != nil {
+		t.Fatal(err)
+	}
 	b, logs := startPresets(t, []PresetRule{
 		{Preset: Preset{Filter: "secret/%c", QoS: 1}},
 		{Preset: Preset{Filter: "open/%c", QoS: 1}},
