@@ -1,7 +1,7 @@
 package main
 
 import (
-	"log/slog"
+	"reflect"
 
 	"gatemq/broker"
 	"gatemq/conf"
@@ -18,19 +18,13 @@ func presetRules(cfg conf.Config) []broker.PresetRule {
 	return out
 }
 
-// reloadPresets sets the broker's preset rules from the config file at
-// path, on SIGHUP. A file that does not load keeps the rules in use, and
-// says why.
-func reloadPresets(path string, srv *broker.Server, log *slog.Logger) {
-	if path == "" {
-		return
-	}
-	cfg, err := conf.Load(path)
-	if err != nil {
-		log.Error("reload: config file not applied; preset subscriptions kept", "err", err)
+// applyPresets gives the broker the preset rules of cfg, on reload, when
+// they changed.
+func (r *reloader) applyPresets(cfg conf.Config) {
+	if reflect.DeepEqual(cfg.PresetSubscriptions, r.cfg.PresetSubscriptions) {
 		return
 	}
 	rules := presetRules(cfg)
-	srv.SetPresetRules(rules)
-	log.Info("preset subscription rules reloaded", "rules", len(rules))
+	r.srv.SetPresetRules(rules)
+	r.log.Info("preset subscription rules reloaded", "rules", len(rules))
 }

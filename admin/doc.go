@@ -8,11 +8,13 @@
 //	GET  /healthz                      the process answers
 //	GET  /readyz                       listeners accepting, store restored
 //	GET  /metrics                      Prometheus text exposition, names gatemq_*
-//	GET  /api/v1/clients               connected clients
+//	GET  /api/v1/clients               client status records (?state=online|offline)
+//	GET  /api/v1/clients/{client_id}   one client's status record
 //	GET  /api/v1/sessions              sessions, disconnected durable ones included
 //	GET  /api/v1/sessions/{client_id}  one session with its subscriptions
 //	GET  /api/v1/retained              retained messages (topics and sizes, no payloads)
 //	GET  /api/v1/ds                    the durable store's description (gatemq ds info)
+//	GET  /api/v1/peers                 the peer group's members (gatemq peers)
 //	POST or DELETE /api/v1/clients/{client_id}
 //	                                   kick: v5 DISCONNECT 0x98, then close
 //
@@ -20,8 +22,10 @@
 //
 // # Dependencies
 //
-// The package reads the broker and the store through two small
-// interfaces, Broker and Store, that *broker.Server and *boltstore.Store
-// implement; tests use fakes. Metrics use github.com/VictoriaMetrics/metrics
-// for the histograms and the exposition format.
+// The package reads the broker, the store and the peer group through
+// three small interfaces, Broker, Store and Peers, that *broker.Server,
+// *boltstore.Store and *gossip.Group implement; tests use fakes. /metrics is written by prom.go, in the
+// Prometheus text format, without a metrics library (metrics.go says why);
+// the tests parse it with github.com/prometheus/common/expfmt, a test-only
+// dependency.
 package admin

@@ -63,6 +63,8 @@ func (c *Config) validate() []*Error {
 
 	v.durable(c.DurableSessions, c.DurableStorage)
 	v.admin(c.Admin)
+	v.clientStatus(c.ClientStatus)
+	v.peerGroup(c.PeerGroup)
 	v.presets(c.PresetSubscriptions)
 
 	if len(c.Listeners) == 0 {
