@@ -20,10 +20,23 @@ func presetKey(clientID, filter string) []byte {
 	return append(cursorPrefix(clientID), filter...)
 }
 
+// PresetFits reports whether a preset of clientID to filter fits in a
+// key; PutPreset fails with ErrKeyTooLong otherwise. MQTT allows client
+// IDs and filters of 65,535 bytes each, bbolt keys of 32,768.
+func PresetFits(clientID, filter string) bool {
+	return len(clientID)+1+len(filter) <= bolt.MaxKeySize
+}
+
 // PutPreset stores the preset subscription to filter of clientID,
 // replacing one with the same filter. done (may be nil) is called after
 // the commit.
 func (s *Store) PutPreset(clientID, filter string, value []byte, done func(error)) {
+	if !PresetFits(clientID, filter) {
+		if done != nil {
+			done(ErrKeyTooLong) // in the batch it would fail every other write
+		}
+		return
+	}
 	k, v := presetKey(clientID, filter), sealValue(value)
 	s.mw.update(func(tx *bolt.Tx) error {
 		b, err := tx.CreateBucketIfNotExists(bucketPresets)

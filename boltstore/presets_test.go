@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 
 	bolt "go.etcd.io/bbolt"
@@ -193,5 +194,24 @@ func TestStore_MetaOnly(t *testing.T) {
 	}
 	if recs := readAll(t, s, s.Streams(func(string) bool { return true })[0].Key); len(recs) != 1 {
 		t.Errorf("stored messages after MetaOnly: %d, want 1", len(recs))
+	}
+}
+
+// A preset or a retained topic too long for a bbolt key fails alone, at
+// once, instead of failing the meta commit it would have shared.
+func TestStore_PresetAndRetainedKeyTooLong(t *testing.T) {
+	s := openTest(t, "", nil)
+	long := strings.Repeat("L", 40000)
+	if PresetFits(long, "a") || !PresetFits("dev", "a/b") {
+		t.Fatal("PresetFits")
+	}
+	errs := make(chan error, 4)
+	s.PutPreset(long, "a", []byte{1, 0}, func(err error) { errs <- err })
+	s.PutPreset("dev", long, []byte{1, 0}, func(err error) { errs <- err })
+	s.PutRetained(long, []byte("v"), func(err error) { errs <- err })
+	s.PutPreset("dev", "a/b", []byte{1, 0}, func(err error) { errs <- err })
+	expectTooLong(t, errs, 3, 1)
+	if got := loadPresets(t, s); len(got) != 1 || got["dev|a/b"] != "\x01\x00" {
+		t.Fatalf("stored presets %q", got)
 	}
 }

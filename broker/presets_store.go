@@ -5,6 +5,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"gatemq/boltstore"
 	"gatemq/broker/packet"
 )
 
@@ -89,6 +90,9 @@ func checkPreset(clientID string, p Preset) error {
 	}
 	if err := packet.ValidTopicFilter(p.Filter); err != nil {
 		return fmt.Errorf("filter %q: %v: %w", p.Filter, err, ErrInvalidPreset)
+	}
+	if !boltstore.PresetFits(clientID, p.Filter) {
+		return fmt.Errorf("client ID and filter of %d bytes: too long for a store key: %w", len(clientID)+len(p.Filter), ErrInvalidPreset)
 	}
 	if _, _, shared := splitShared(p.Filter); shared && p.NoLocal {
 		return fmt.Errorf("no local on shared subscription %q: %w", p.Filter, ErrInvalidPreset) // [MQTT-3.8.3-4]

@@ -414,6 +414,7 @@ func TestPresets_Invalid(t *testing.T) {
 		{"dev", Preset{Filter: "a", QoS: 3}},
 		{"dev", Preset{Filter: "a", RetainHandling: 3}},
 		{"dev", Preset{Filter: "$share/g/a", NoLocal: true}},
+		{strings.Repeat("c", 30000), Preset{Filter: strings.Repeat("f", 3000)}}, // a bbolt key holds 32 KiB
 	} {
 		if _, err := b.srv.SetPreset(tc.id, tc.p); !errors.Is(err, ErrInvalidPreset) {
 			t.Errorf("SetPreset(%q, %+v): %v, want ErrInvalidPreset", tc.id, tc.p, err)

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -112,5 +113,24 @@ func TestRetained_DecodeOldFormat(t *testing.T) {
 		if _, _, err := decodeRetained("t", bad); err == nil {
 			t.Errorf("decodeRetained(% x) accepted", bad)
 		}
+	}
+}
+
+// A retained topic too long for a store key (MQTT allows 64 KiB, bbolt
+// keys 32 KiB) fails its own write, answered as such, and the store goes
+// on (that it fails alone, not its batch, is boltstore's test).
+func TestRetained_TopicTooLongForTheStore(t *testing.T) {
+	b := startDurable(t, t.TempDir(), testOptions(), nil)
+	c, _ := connectRaw(t, b.addr, &packet.Connect{ClientID: "pub", CleanStart: true})
+	long := strings.Repeat("t", 33000)
+	if r := c.publishAck(&packet.Publish{Topic: long, QoS: 1, PacketID: 1, Retain: true, Payload: []byte("x")}); r != packet.UnspecifiedError {
+		t.Fatalf("PUBACK %v for a topic the store cannot hold, want 0x80", r)
+	}
+	if r := c.publishAck(&packet.Publish{Topic: "short", QoS: 1, PacketID: 2, Retain: true, Payload: []byte("y")}); r != packet.NoMatchingSubscribers {
+		t.Fatalf("PUBACK %v", r)
+	}
+	b.restart()
+	if _, ok := b.srv.RetainedMessage("short"); !ok {
+		t.Fatal("the short topic's retained message was not stored")
 	}
 }
