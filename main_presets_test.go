@@ -227,6 +227,9 @@ func TestMain_PresetsCLI(t *testing.T) {
 	}
 	cmd.Process.Signal(syscall.SIGTERM)
 	cmd.Wait()
+	// A backup holds them (export copies every bucket).
+	out = gatemq(t, 0, "export", "-data-dir", dir)
+	mustContain(t, out, `"bucket":["presets"],"key":"dur\u0000jobs/dur"`, `"bucket":["presets"],"key":"dur\u0000more/dur"`)
 }
 
 // TestMain_RetainedCLI: gatemq retained list/get/delete through the
