@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"encoding/json"
@@ -89,7 +90,7 @@ func parseOpFlagsWith(fs *flag.FlagSet, args []string, stderr io.Writer) (opFlag
 	// A data directory named on the command line is the one to serve,
 	// unless [admin] socket names the broker outright.
 	checkDir := (*configPath != "" || *dataDir != "") && cfg.Admin.Socket == ""
-	return opFlags{dataDir: cfg.DataDir, checkDir: checkDir, sockets: adminSockets(cfg), json: *asJSON}, nil
+	return opFlags{dataDir: cfg.DataDir, checkDir: checkDir, sockets: adminSockets(cfg), json: *asJSON, cfg: cfg}, nil
 }
 
 // apiClient talks to the admin API of the running broker, on the first
@@ -162,20 +163,35 @@ func noBroker(err error) bool {
 
 // do sends a request to the running broker and decodes the JSON answer
 // into v. It returns errNoBroker, wrapped, when no broker answers.
-func (c *apiClient) do(method, path string, v any) error {
+func (c *apiClient) do(method, path string, v any) error { return c.send(method, path, nil, v) }
+
+// send is do with a body, in, sent as JSON when not nil.
+func (c *apiClient) send(method, path string, in, v any) error {
 	if c.hc == nil {
 		if err := c.find(); err != nil {
 			return err
 		}
 	}
-	return request(c.hc, method, path, v)
+	return request(c.hc, method, path, in, v)
 }
 
-// request sends a request with hc and decodes the JSON answer into v.
-func request(hc *http.Client, method, path string, v any) error {
-	req, err := http.NewRequest(method, "http://gatemq"+path, nil)
+// request sends a request with hc, and in as its JSON body when not nil,
+// and decodes the JSON answer into v.
+func request(hc *http.Client, method, path string, in, v any) error {
+	var rd io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return err
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequest(method, "http://gatemq"+path, rd)
 	if err != nil {
 		return err
+	}
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
 	}
 	resp, err := hc.Do(req)
 	if err != nil {
@@ -195,7 +211,7 @@ func request(hc *http.Client, method, path string, v any) error {
 	return nil
 }
 
-func get(hc *http.Client, path string, v any) error { return request(hc, http.MethodGet, path, v) }
+func get(hc *http.Client, path string, v any) error { return request(hc, http.MethodGet, path, nil, v) }
 
 func (c *apiClient) get(path string, v any) error { return c.do(http.MethodGet, path, v) }
 

@@ -13,6 +13,7 @@ import (
 
 	"gatemq/admin"
 	"gatemq/boltstore"
+	"gatemq/conf"
 	"gatemq/session"
 )
 
@@ -147,6 +148,7 @@ type opFlags struct {
 	checkDir bool     // a broker found outside dataDir must serve it (apiClient.find)
 	sockets  []string // where to look for the running broker (adminSockets)
 	json     bool
+	cfg      conf.Config // the -config file's, or the defaults
 }
 
 // parseOpFlags parses -config FILE or -data-dir DIR (the data directory,

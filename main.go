@@ -50,6 +50,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return clientsMain(args, stdout, stderr)
 	case "kick":
 		return kickMain(args, stdout, stderr)
+	case "presets":
+		return presetsMain(args, stdout, stderr)
+	case "retained":
+		return retainedMain(args, stdout, stderr)
 	case "peers":
 		return peersMain(args, stdout, stderr)
 	case "export":
@@ -83,6 +87,8 @@ func usage(w io.Writer) {
        gatemq clients [-state online|offline] [-data-dir DIR | -config FILE] [-json]
        gatemq clients show CLIENT_ID [-data-dir DIR | -config FILE] [-json]
        gatemq kick CLIENT_ID [-data-dir DIR | -config FILE]
+       gatemq presets list [CLIENT_ID] | set CLIENT_ID FILTER QOS | delete CLIENT_ID [FILTER]   (gatemq presets -h)
+       gatemq retained list [-topic FILTER] | get TOPIC | delete TOPIC   (gatemq retained -h)
        gatemq peers [-data-dir DIR | -config FILE] [-json]
        gatemq export [-data-dir DIR | -config FILE] [-o FILE]
        gatemq import [-data-dir DIR | -config FILE] [FILE]
@@ -244,6 +250,7 @@ func brokerOptions(cfg conf.Config, log *slog.Logger) broker.Options {
 		MaxClientIDLen: m.MaxClientIDLen,
 		DenySubscribe:  m.DenySubscribe,
 		DurableBatch:   cfg.DurableSessions.BatchSize,
+		PresetRules:    presetRules(cfg),
 
 		StatusRetention: cfg.ClientStatus.OfflineRetention.D(),
 		Offline:         offlineRules(cfg),

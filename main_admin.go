@@ -21,7 +21,7 @@ import (
 func startAdmin(cfg conf.Config, srv *broker.Server, store *boltstore.Store, peers *gossip.Group, log *slog.Logger) (stop func()) {
 	log = log.With("component", "admin")
 	dataDir, _ := filepath.Abs(cfg.DataDir)
-	opts := admin.Options{Broker: srv, Logger: log, DataDir: dataDir}
+	opts := admin.Options{Broker: srv, Presets: srv, Retained: srv, Logger: log, DataDir: dataDir}
 	if store != nil { // not a typed nil in the interface
 		opts.Store = store
 	}

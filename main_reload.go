@@ -36,7 +36,8 @@ type reloader struct {
 var liveKey = regexp.MustCompile(`^(log\.level|mqtt\.(max_packet_size|max_keepalive|max_inflight|` +
 	`max_queued_messages|max_queued_bytes|queue_qos0_messages|sys_interval|max_connections|` +
 	`max_topic_levels|max_subscriptions|max_user_properties|await_rel_timeout)|` +
-	`listener\[\d+\]\.(max_connections|max_connection_rate|allow_anonymous|password_file|acl_file))$`)
+	`listener\[\d+\]\.(max_connections|max_connection_rate|allow_anonymous|password_file|acl_file)|` +
+	`preset_subscription(\[\d+\]\.\w+)?)$`)
 
 // reload applies the configuration file again, telling systemd.
 func (r *reloader) reload() {
@@ -56,6 +57,7 @@ func (r *reloader) reload() {
 	r.applyLevel(next)
 	r.applyLimits(next)
 	r.applyListeners(next)
+	r.applyPresets(next)
 	for _, key := range conf.Changed(r.started, next) {
 		if !liveKey.MatchString(key) {
 			r.log.Warn("reload: changed setting needs a restart", "key", key)

@@ -25,6 +25,8 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("GET /api/v1/ds", s.ds)
 	s.mux.HandleFunc("GET /api/v1/export", s.export)
 	s.mux.HandleFunc("GET /api/v1/peers", s.peers)
+	s.presetRoutes()
+	s.retainedRoutes()
 }
 
 // healthz answers while the process can serve HTTP at all.
@@ -115,6 +117,10 @@ func (s *Server) session(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) retained(w http.ResponseWriter, r *http.Request) {
+	if f := r.URL.Query().Get("topic"); f != "" {
+		s.retainedList(w, f)
+		return
+	}
 	in := s.opts.Broker.RetainedMessages()
 	out := make([]Retained, 0, len(in))
 	for _, m := range in {

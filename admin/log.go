@@ -5,4 +5,7 @@ const (
 	logClientID = "client_id"
 	logAddress  = "address"
 	logErr      = "err"
+	logFilter   = "filter"
+	logTopic    = "topic"
+	logApplied  = "applied"
 )

@@ -67,6 +67,11 @@ type Options struct {
 	// Store is the durable store; nil when there is none (GET /api/v1/ds
 	// then answers 404 and the store metrics are absent).
 	Store Store
+	// Presets serves /api/v1/presets (presets.go); nil answers 404.
+	Presets PresetManager
+	// Retained serves the retained-message filter, get and delete
+	// (retained.go); nil answers 404 to them.
+	Retained RetainedEditor
 	// Token is the bearer token requests on TCP listeners must carry.
 	// ServeTCP refuses to start without one.
 	Token string

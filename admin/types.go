@@ -73,6 +73,7 @@ type Retained struct {
 	Bytes   int        `json:"bytes"`
 	From    string     `json:"from"`
 	Expires *time.Time `json:"expires,omitempty"`
+	Stored  *time.Time `json:"stored,omitempty"` // absent when not known
 }
 
 // DSInfo describes the durable store, in GET /api/v1/ds.
@@ -165,7 +166,7 @@ func newSessionDetail(in broker.SessionInfo, subs []broker.SubscriptionInfo) Ses
 }
 
 func newRetained(r broker.RetainedInfo) Retained {
-	out := Retained{Topic: r.Topic, QoS: r.QoS, Bytes: r.Bytes, From: r.From}
+	out := Retained{Topic: r.Topic, QoS: r.QoS, Bytes: r.Bytes, From: r.From, Stored: newStored(r.Stored)}
 	if !r.Expires.IsZero() {
 		t := r.Expires.UTC()
 		out.Expires = &t

@@ -95,6 +95,10 @@
 //	"status_online"  site (8) + client ID -> online_at (unix ms BE) + CRC-32C:
 //	            exactly the online records, so one site's connected
 //	            clients list without reading the offline ones
+//	"presets"   client ID + 0x00 + topic filter -> caller's bytes + CRC-32C:
+//	            the subscriptions the broker makes for a client when it
+//	            connects (gatemq presets); kept when its session ends.
+//	            Created by the first PutPreset.
 //
 // Status records are written by PutStatus, many per transaction (the
 // broker coalesces a client's changes between commits), and never
@@ -102,6 +106,14 @@
 // store's site (the broker stopped without recording their disconnect)
 // offline. "status" and "status_online" change in one transaction;
 // Check verifies that the index lists exactly the online records.
+//
+// Preset and retained values are the broker's (broker/presets_store.go,
+// broker/durable.go), and the store only seals them: a preset is version
+// 1, then flags (QoS in bits 0-1, no local bit 2, retain as published bit
+// 3, retain handling bits 4-5); a retained message is 0x00, version 1, the time it was stored
+// (unix ns, uint64 BE), then as before: meta length (uvarint), meta,
+// payload. A retained value written before that version starts with its
+// meta length, never 0, and has no stored time.
 //
 // # Writes and durability
 //
@@ -113,6 +125,10 @@
 // is: bbolt rebuilds the freelist when a file is opened, and commits write
 // fewer pages. Session, cursor and retained writes are grouped the same way
 // by a second writer on meta.db.
+//
+// Options.MetaOnly opens meta.db alone for writing, so that the command
+// line can change presets and retained messages of a stopped broker; its
+// file lock makes that fail with ErrLocked while a broker runs.
 //
 // A failed commit (a full disk, an I/O error) fails every append of the
 // batch; nothing of it is acknowledged, and the next batch tries again, so

@@ -87,10 +87,10 @@ func (s *Store) Stats() Stats {
 	}
 }
 
-// Check verifies every record, session, retained message and client
-// status of the store: bbolt's own page consistency check, then each
-// value's checksum, and that the online index lists exactly the online
-// clients. It returns the problems found, joined, or nil.
+// Check verifies every record, session, retained message, client
+// status and preset of the store: bbolt's own page consistency check,
+// then each value's checksum, and that the online index lists exactly
+// the online clients. It returns the problems found, joined, or nil.
 func (s *Store) Check() error {
 	var errs []error
 	s.mu.RLock()
@@ -124,6 +124,9 @@ func (s *Store) Check() error {
 		errs = append(errs, fmt.Errorf("retained %q: %w", topic, err))
 	})
 	errs = append(errs, s.checkStatus()...)
+	s.LoadPresets(func(string, string, []byte) error { return nil }, func(id, filter string, err error) {
+		errs = append(errs, fmt.Errorf("preset %q %q: %w", id, filter, err))
+	})
 	return errors.Join(errs...)
 }
 

@@ -163,6 +163,12 @@ func (s *Store) LoadCursors(clientID string) (map[StreamKey]uint64, error) {
 // PutRetained stores the retained message of topic; DeleteRetained
 // removes it.
 func (s *Store) PutRetained(topic string, value []byte, done func(error)) {
+	if len(topic) > bolt.MaxKeySize { // MQTT allows 65,535 bytes
+		if done != nil {
+			done(ErrKeyTooLong) // in the batch it would fail every other write
+		}
+		return
+	}
 	v := sealValue(value)
 	s.mw.update(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketRetained).Put([]byte(topic), v)

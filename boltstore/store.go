@@ -46,6 +46,13 @@ type Options struct {
 	// tools): nothing is created, written or dropped, and Append and the
 	// Put methods fail with ErrClosed.
 	ReadOnly bool
+	// MetaOnly opens an existing store's meta.db alone, for writing (the
+	// command-line tools that change presets or retained messages while
+	// no broker runs): generation files are neither opened nor dropped,
+	// NShards is the store's whatever the option says, and Append fails
+	// with ErrClosed. Like a broker, it holds the file's lock: Open fails
+	// with ErrLocked while a broker runs.
+	MetaOnly bool
 }
 
 func (o *Options) withDefaults() Options {
@@ -135,7 +142,7 @@ func (s *Store) boltOptions() *bolt.Options {
 // readable.
 func Open(dir string, opts *Options) (*Store, error) {
 	o := opts.withDefaults()
-	if o.ReadOnly {
+	if o.ReadOnly || o.MetaOnly {
 		if _, err := os.Stat(filepath.Join(dir, "meta.db")); err != nil {
 			return nil, fmt.Errorf("no store in %s: %w", dir, err)
 		}
@@ -155,23 +162,32 @@ func Open(dir string, opts *Options) (*Store, error) {
 		meta.Close()
 		return nil, err
 	}
-	if err := s.openGenerations(); err != nil {
-		s.closeFiles()
-		return nil, err
+	if !o.MetaOnly {
+		if err := s.openGenerations(); err != nil {
+			s.closeFiles()
+			return nil, err
+		}
 	}
 	s.mw = newCommitter(s.meta, o.BatchSize, o.FlushInterval)
 	s.mw.dm = &s.dm
 	s.w = newMsgWriter(s)
-	if o.ReadOnly {
+	if o.ReadOnly || o.MetaOnly {
+		s.w.reqs = nil // appends fail with ErrClosed, never queue
 		s.w.once.Do(func() { close(s.w.quit) })
 		close(s.w.stopped)
+	}
+	if o.ReadOnly {
+		s.mw.ops = nil
 		s.mw.once.Do(func() { close(s.mw.quit) })
 		close(s.mw.stopped)
 		return s, nil
 	}
-	s.wg.Add(2)
+	s.wg.Add(1)
 	go func() { defer s.wg.Done(); s.mw.run() }()
-	go func() { defer s.wg.Done(); s.w.run() }()
+	if !o.MetaOnly {
+		s.wg.Add(1)
+		go func() { defer s.wg.Done(); s.w.run() }()
+	}
 	return s, nil
 }
 
@@ -209,7 +225,9 @@ func (s *Store) initMeta() error {
 			}
 		}
 		if v := b.Get(keyShards); len(v) == 2 {
-			if n := int(binary.BigEndian.Uint16(v)); n != s.opts.NShards {
+			if n := int(binary.BigEndian.Uint16(v)); s.opts.MetaOnly {
+				s.opts.NShards = n
+			} else if n != s.opts.NShards {
 				return fmt.Errorf("store in %s has %d shards, configured %d: %w", s.dir, n, s.opts.NShards, ErrShards)
 			}
 		} else if err := b.Put(keyShards, binary.BigEndian.AppendUint16(nil, uint16(s.opts.NShards))); err != nil {

@@ -433,23 +433,30 @@ func TestStore_KeyTooLongFailsAlone(t *testing.T) {
 	s.PutSession("short", "state", []byte("y"), func(err error) { errs <- err })
 	s.PutCursors(long, map[StreamKey]uint64{}, func(err error) { errs <- err })
 	s.AppendOnce("p", "a/b", nil, []byte("z"), []byte(long), func(_ RecordID, err error) { errs <- err })
-	var tooLong, ok int
-	for i := 0; i < 4; i++ {
-		switch err := <-errs; {
-		case errors.Is(err, ErrKeyTooLong):
-			tooLong++
-		case err == nil:
-			ok++
-		default:
-			t.Fatalf("unexpected error: %v", err)
-		}
-	}
-	if tooLong != 3 || ok != 1 {
-		t.Fatalf("%d too long, %d ok; want 3 and 1", tooLong, ok)
-	}
+	expectTooLong(t, errs, 3, 1)
 	var ids []string
 	s.LoadSessions(func(id string, _ map[string][]byte) error { ids = append(ids, id); return nil }, nil)
 	if len(ids) != 1 || ids[0] != "short" {
 		t.Fatalf("stored sessions %q", ids)
+	}
+}
+
+// expectTooLong reads the results of tooLong+ok writes from errs and
+// checks that tooLong failed with ErrKeyTooLong and ok succeeded.
+func expectTooLong(t *testing.T, errs <-chan error, tooLong, ok int) {
+	t.Helper()
+	var gotTooLong, gotOK int
+	for range tooLong + ok {
+		switch err := <-errs; {
+		case errors.Is(err, ErrKeyTooLong):
+			gotTooLong++
+		case err == nil:
+			gotOK++
+		default:
+			t.Fatalf("unexpected error: %v", err)
+		}
+	}
+	if gotTooLong != tooLong || gotOK != ok {
+		t.Fatalf("%d too long, %d ok; want %d and %d", gotTooLong, gotOK, tooLong, ok)
 	}
 }

@@ -44,6 +44,7 @@ type RetainedInfo struct {
 	Bytes   int       // payload size
 	From    string    // the publisher's client ID
 	Expires time.Time // zero for never
+	Stored  time.Time // when the broker stored it; zero if not known (stored by an older version)
 }
 
 // Sessions returns every session, connected and disconnected (durable
@@ -98,18 +99,7 @@ func (s *Server) SessionCounts() (online, offline int) {
 // RetainedMessages returns the retained messages that have not expired,
 // by topic.
 func (s *Server) RetainedMessages() []RetainedInfo {
-	s.retained.mu.RLock()
-	msgs := s.retained.root.all(time.Now().UnixNano(), nil)
-	s.retained.mu.RUnlock()
-	out := make([]RetainedInfo, 0, len(msgs))
-	for _, m := range msgs {
-		ri := RetainedInfo{Topic: m.Topic, QoS: m.QoS, Bytes: len(m.Payload), From: m.From}
-		if m.Expires != 0 {
-			ri.Expires = time.Unix(0, m.Expires).UTC()
-		}
-		out = append(out, ri)
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Topic < out[j].Topic })
+	out, _ := s.RetainedMatching("")
 	return out
 }
 

@@ -69,6 +69,10 @@ type conn struct {
 	keepAlive   uint16      // negotiated keepalive, seconds
 	connected   atomic.Bool // set once CONNACK is queued; orders the fields above for other goroutines
 
+	// presetsApplied is set once the reader has applied the client's
+	// preset subscriptions; guarded by Server.presets.mu.
+	presetsApplied bool
+
 	// Reader-owned.
 	aliasIn       map[uint16]string
 	will          *will

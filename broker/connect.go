@@ -112,6 +112,7 @@ func (c *conn) handshake() error {
 	c.srv.log.Debug("client connected", logClientID, c.clientID, logRemote, c.remote,
 		logVersion, c.version.String(), logKeepAlive, ka, logCleanStart, cp.CleanStart, logPresent, present)
 	c.srv.status.connected(c, cp.CleanStart)
+	c.srv.applyPresets(c) // as a SUBSCRIBE right after CONNECT
 	return nil
 }
 

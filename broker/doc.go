@@ -56,9 +56,20 @@
 // will is checked at CONNECT and again when it is published. The broker's
 // own $SYS messages are not subject to the publish ACL.
 //
+// # Preset subscriptions
+//
+// A client's preset subscriptions (presets.go) are applied by its reader
+// right after CONNECT, like a SUBSCRIBE, and by an operator's change
+// (SetPreset, DeletePreset, SetPresetRules) on the caller's goroutine: the
+// one change to a session not made by its reader. It goes through the
+// session's and the topic tree's own locks, with connectMu held so that
+// the session cannot end meanwhile, and Server.presets.mu orders it with
+// the readers' own application, so that each connection gets each change
+// once.
+//
 // # Lock order
 //
-// Server.connectMu, then Server.mu. retainStore.mu before topicTree.mu
+// Server.presets.mu, then Server.connectMu, then Server.mu. retainStore.mu before topicTree.mu
 // (a retained PUBLISH is routed under the retained store's write lock and
 // a SUBSCRIBE takes its retained snapshot under its read lock) and before
 // any session's mutex and conn.outMu; topicTree.mu is otherwise a leaf. A session's mutex (gatemq/session) may be taken while holding

@@ -47,6 +47,9 @@ type Store interface {
 	PutPositions(clientID string, pos map[boltstore.StreamKey]uint64, done func(error))
 	LoadPositions(clientID string) (pos map[boltstore.StreamKey]uint64, known bool, err error)
 	PrunePositions(before time.Time, keep func(clientID string) bool, done func(error))
+
+	// Preset subscriptions (presets.go).
+	PresetStore
 }
 
 var _ Store = (*boltstore.Store)(nil)
@@ -537,10 +540,10 @@ func ackReasonFor(err error) packet.Reason {
 	return packet.UnspecifiedError
 }
 
-// persistRetained writes a retained message (or its deletion) to the
-// store, adding the write to w. $SYS topics are not kept: the broker
-// publishes them again.
-func (s *Server) persistRetained(m *session.Message, w *storeWait) {
+// persistRetained writes a retained message stored at at (or its
+// deletion) to the store, adding the write to w. $SYS topics are not
+// kept: the broker publishes them again.
+func (s *Server) persistRetained(m *session.Message, at int64, w *storeWait) {
 	if s.opts.Store == nil || strings.HasPrefix(m.Topic, "$SYS") {
 		return
 	}
@@ -549,19 +552,37 @@ func (s *Server) persistRetained(m *session.Message, w *storeWait) {
 		s.opts.Store.DeleteRetained(m.Topic, w.finish)
 		return
 	}
-	meta := session.EncodeMeta(m)
-	v := binary.AppendUvarint(nil, uint64(len(meta)))
-	v = append(append(v, meta...), m.Payload...)
-	s.opts.Store.PutRetained(m.Topic, v, w.finish)
+	s.opts.Store.PutRetained(m.Topic, encodeRetained(m, at), w.finish)
 }
 
-// decodeRetained is the inverse of the value persistRetained writes.
-func decodeRetained(topic string, v []byte) (*session.Message, error) {
+// A stored retained message is 0x00, version 1, the time it was stored
+// (unix ns, uint64 BE), then its meta length (uvarint), meta and
+// payload. A value written before the stored time was kept has no
+// header: it starts with the meta length, which is never 0.
+const retainedVersion = 1
+
+func encodeRetained(m *session.Message, at int64) []byte {
+	meta := session.EncodeMeta(m)
+	v := binary.BigEndian.AppendUint64([]byte{0, retainedVersion}, uint64(at))
+	v = binary.AppendUvarint(v, uint64(len(meta)))
+	return append(append(v, meta...), m.Payload...)
+}
+
+// decodeRetained is the inverse of encodeRetained; at is 0 for a value
+// without a stored time.
+func decodeRetained(topic string, v []byte) (m *session.Message, at int64, err error) {
+	if len(v) > 0 && v[0] == 0 {
+		if len(v) < 10 || v[1] != retainedVersion {
+			return nil, 0, errors.New("bad retained message header")
+		}
+		at, v = int64(binary.BigEndian.Uint64(v[2:10])), v[10:]
+	}
 	n, k := binary.Uvarint(v)
 	if k <= 0 || uint64(len(v)-k) < n {
-		return nil, errors.New("bad retained message")
+		return nil, 0, errors.New("bad retained message")
 	}
-	return session.DecodeMessage(topic, v[k:k+int(n)], v[k+int(n):])
+	m, err = session.DecodeMessage(topic, v[k:k+int(n)], v[k+int(n):])
+	return m, at, err
 }
 
 // Restore loads the durable sessions and retained messages kept in the
@@ -646,13 +667,13 @@ func (s *Server) Restore() error {
 	}
 	retained := 0
 	err = st.LoadRetained(func(topic string, v []byte) error {
-		m, err := decodeRetained(topic, v)
+		m, at, err := decodeRetained(topic, v)
 		if err != nil {
 			s.log.Error("undecodable retained message dropped", logTopic, topic, logErr, err)
 			return nil
 		}
 		if !m.Expired(now.UnixNano()) {
-			s.retained.set(m)
+			s.retained.set(m, at)
 			retained++
 		}
 		return nil
@@ -661,6 +682,9 @@ func (s *Server) Restore() error {
 	})
 	if err != nil {
 		return fmt.Errorf("restore retained messages: %w", err)
+	}
+	if err := s.restorePresets(); err != nil {
+		return err
 	}
 	s.log.Info("restored durable state", "sessions", restored, "expired_sessions", expired, "retained", retained,
 		"took", time.Since(now).Round(time.Millisecond).String())

@@ -13,6 +13,7 @@ type retainNode struct {
 	key      string
 	children map[string]*retainNode
 	msg      *session.Message
+	at       int64 // when msg was stored (unix ns)
 }
 
 // retainStore holds the last retained message of each topic [MQTT-3.3.1-5].
@@ -24,23 +25,24 @@ type retainStore struct {
 	count int
 }
 
-// set stores m as the retained message of its topic, or deletes the
-// topic's retained message when m's payload is empty [MQTT-3.3.1-6].
-func (r *retainStore) set(m *session.Message) {
+// set stores m as the retained message of its topic, stored at at
+// (unix ns), or deletes the topic's retained message when m's payload is
+// empty [MQTT-3.3.1-6]. It reports whether m replaced or deleted one.
+func (r *retainStore) set(m *session.Message, at int64) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.setLocked(m)
+	return r.setLocked(m, at)
 }
 
 // setLocked is set with r.mu held for writing.
-func (r *retainStore) setLocked(m *session.Message) {
+func (r *retainStore) setLocked(m *session.Message, at int64) bool {
 	n := &r.root
 	del := len(m.Payload) == 0
 	for level := range strings.SplitSeq(m.Topic, "/") {
 		c := n.children[level]
 		if c == nil {
 			if del {
-				return
+				return false
 			}
 			if n.children == nil {
 				n.children = make(map[string]*retainNode)
@@ -50,8 +52,9 @@ func (r *retainStore) setLocked(m *session.Message) {
 		}
 		n = c
 	}
+	had := n.msg != nil
 	switch {
-	case del && n.msg != nil:
+	case del && had:
 		n.msg = nil
 		r.count--
 		for n.parent != nil && n.msg == nil && len(n.children) == 0 {
@@ -59,11 +62,12 @@ func (r *retainStore) setLocked(m *session.Message) {
 			n = n.parent
 		}
 	case !del:
-		if n.msg == nil {
+		if !had {
 			r.count++
 		}
-		n.msg = m
+		n.msg, n.at = m, at
 	}
+	return had
 }
 
 // len returns the number of retained messages.

@@ -2,6 +2,7 @@ package broker
 
 import (
 	"sync"
+	"time"
 
 	"gatemq/boltstore"
 	"gatemq/session"
@@ -54,9 +55,10 @@ func (s *Server) publishOnce(m *session.Message, once []byte, onStored func(erro
 		// a new subscription takes its retained snapshot under the same
 		// lock, so it gets the message either in the snapshot or live,
 		// never both and never neither.
+		at := time.Now().UnixNano()
 		s.retained.mu.Lock()
-		s.retained.setLocked(m)
-		s.persistRetained(m, w)
+		s.retained.setLocked(m, at)
+		s.persistRetained(m, at, w)
 		n, durables = s.routeFor(m, rule)
 		s.retained.mu.Unlock()
 	} else {

@@ -101,6 +101,10 @@ type Options struct {
 	// Offline are the offline message rules (offline.go); they need a
 	// Store, and are ignored, with an error logged, without one.
 	Offline []OfflineRule
+
+	// PresetRules are the configured preset subscriptions (presets.go);
+	// SetPresetRules replaces them.
+	PresetRules []PresetRule
 }
 
 // ListenerOptions configures one listener given to ServeListener.
@@ -227,6 +231,8 @@ type Server struct {
 	// two connections with one client identifier take over in order.
 	connectMu sync.Mutex
 
+	presets presetState // preset subscriptions (presets.go)
+
 	// mu guards the fields below.
 	mu        sync.Mutex
 	listeners map[*listener]struct{}
@@ -253,6 +259,7 @@ func New(opts Options) *Server {
 		wills:     make(map[string]*pendingWill),
 		expiries:  make(map[*session.Session]*expiryTimer),
 	}
+	s.presets.rules = opts.PresetRules
 	s.lim.Store(&lim)
 	s.sessions = session.NewRegistry(lim.sessionOptions(s.countRelExpired))
 	// Set before any goroutine starts: publishing reads it.

@@ -51,6 +51,11 @@ type Config struct {
 	// Offline are the offline message rules, one [[offline]] table each.
 	// Default: none.
 	Offline []Offline `toml:"offline"`
+
+	// PresetSubscriptions are subscriptions the broker makes for clients
+	// when they connect, one [[preset_subscription]] table each
+	// (presets.go). Default none.
+	PresetSubscriptions []PresetSubscription `toml:"preset_subscription"`
 }
 
 // Log configures logging.

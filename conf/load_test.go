@@ -96,6 +96,8 @@ func TestLoad_Full(t *testing.T) {
 		PeerGroup: PeerGroup{Enable: true, Bind: "192.168.1.10:7947", Advertise: "10.0.0.10:17947",
 			Join: []string{"gw-2.local:7947", "192.168.1.12:7947"}, Name: "gw-1", SecretFile: "/etc/gatemq/peer.key",
 			GossipInterval: Duration(100 * time.Millisecond), ProbeInterval: Duration(500 * time.Millisecond)},
+		PresetSubscriptions: []PresetSubscription{{Client: "*", Topic: "devices/%c/cmd", QoS: 1},
+			{Client: "plc-7", Topic: "users/%u/config", QoS: 2, NoLocal: true, RetainAsPublished: true, RetainHandling: 2}},
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Fatalf("Load(full.toml) =\n%+v\nwant\n%+v", c, want)

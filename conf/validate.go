@@ -66,6 +66,7 @@ func (c *Config) validate() []*Error {
 	v.clientStatus(c.ClientStatus)
 	v.peerGroup(c.PeerGroup)
 	v.offline(c.Offline, c.DurableStorage.MessageRetentionPeriod)
+	v.presets(c.PresetSubscriptions)
 
 	if len(c.Listeners) == 0 {
 		v.add("listener", errors.New("at least one listener is required"))
