@@ -89,6 +89,55 @@
 // fails it and reports it; it is never returned as data. Check verifies
 // bbolt's page structure and every checksum.
 //
+// # Archive
+//
+// The message archive (Archive, OpenArchive) is a second, independent set
+// of files under its own directory (DATA_DIR/archive): every message on
+// the topics of the archive rules, kept for operators to list by topic and
+// time, whatever its subscribers. It does not share files or writers with
+// the durable store. A message is stored once, under the matching rule
+// with the longest retention.
+//
+//	r-<FNV-1a 64 of the rule's filter, 16 hex>/   one directory per rule
+//	    seg-<first ID, 16 hex>.db                  one bbolt file per segment
+//
+// Each segment file holds:
+//
+//	"info"  "filter" -> the rule's filter, "retention" -> ns (uint64 BE),
+//	        "max_bytes" -> uint64 BE, "count" -> messages in the file
+//	"m"     ID (uint64 BE) -> record (the format above, keyed by the ID)
+//	"t"     topic + 0x00 + ID (uint64 BE) -> empty: the topic index
+//
+// The ID is the time the message reached the archive in unix nanoseconds,
+// made unique and increasing by the writer (a clock stepping back, or a
+// restart with a clock behind, continues from the last ID + 1), so ID
+// order is time order and a time range is an ID range. A topic's messages
+// list from the "t" bucket (a seek to topic+0x00+from, then in key order
+// either way); a filter with wildcards scans "m" by time and asks each
+// record's topic, each page bounded in records looked at. Topics never
+// hold U+0000 [MQTT-4.7.3-2], so topic+0x00 is an exact prefix.
+//
+// Segments are closed after a sixteenth of the rule's retention (at least
+// a minute, at most a day) and, with a cap, at a sixteenth of max_bytes
+// (at least 64 KiB): retention deletes a segment file once its last
+// message is past it (and List and Get hide older messages at once), and
+// the cap deletes the oldest files while the rule's files exceed it, so
+// the oldest messages go first and space returns at once, as for
+// generations. The newest segment of a configured rule is rewritten with
+// the rule's settings at open; a directory no rule names any more keeps
+// being read and is deleted by the retention and cap its newest segment
+// recorded.
+//
+// Writes are batched by one writer goroutine (batcher, batch.go: 1024
+// messages or 10ms, one transaction per rule with messages in the batch).
+// Add does not wait for the commit; its done callback, if any, runs
+// after it. The broker does not wait: a crash loses the messages of the
+// batches not yet committed (the last few milliseconds), a clean Close
+// commits everything queued. A failed commit loses its batch, counted in
+// ArchiveStats.Failed and logged. Records carry the CRC-32C of the
+// message format; List skips and counts a record failing it (or an index
+// entry pointing to a record of another topic), Get returns ErrCorrupt.
+//
 // # Concurrency
 //
 // Store's methods are safe for concurrent use. Store.mu guards the list of

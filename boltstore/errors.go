@@ -20,4 +20,7 @@ var (
 	// ErrUnhealthy is returned by Healthy when a writer has stopped, hangs
 	// in a commit or its last commit failed.
 	ErrUnhealthy = errors.New("boltstore: writer unhealthy")
+	// ErrNotFound is returned by Archive.Get for an ID the archive does
+	// not hold (never written, or dropped by retention or a cap).
+	ErrNotFound = errors.New("boltstore: not found")
 )
