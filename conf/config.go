@@ -39,6 +39,10 @@ type Config struct {
 
 	// Admin configures the admin API. Table [admin].
 	Admin Admin `toml:"admin"`
+
+	// Archive lists the message archive rules, one [[archive]] table
+	// each. Default: none.
+	Archive []Archive `toml:"archive"`
 }
 
 // Log configures logging.

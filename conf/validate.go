@@ -63,6 +63,7 @@ func (c *Config) validate() []*Error {
 
 	v.durable(c.DurableSessions, c.DurableStorage)
 	v.admin(c.Admin)
+	v.archive(c.Archive)
 
 	if len(c.Listeners) == 0 {
 		v.add("listener", errors.New("at least one listener is required"))
