@@ -95,6 +95,10 @@ type Options struct {
 	// DurableBatch is how many stored messages a durable session reads
 	// ahead. Default 100.
 	DurableBatch int
+
+	// Archive keeps every message on the topics of its rules (see
+	// archive.go); nil archives nothing.
+	Archive Archive
 }
 
 // ListenerOptions configures one listener given to ServeListener.
