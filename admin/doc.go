@@ -13,6 +13,8 @@
 //	GET  /api/v1/sessions/{client_id}  one session with its subscriptions
 //	GET  /api/v1/retained              retained messages (topics and sizes, no payloads)
 //	GET  /api/v1/ds                    the durable store's description (gatemq ds info)
+//	GET  /api/v1/messages?topic=T&...  a page of archived messages (gatemq messages list)
+//	GET  /api/v1/messages/{id}         one archived message (gatemq messages get)
 //	POST or DELETE /api/v1/clients/{client_id}
 //	                                   kick: v5 DISCONNECT 0x98, then close
 //
@@ -20,8 +22,8 @@
 //
 // # Dependencies
 //
-// The package reads the broker and the store through two small
-// interfaces, Broker and Store, that *broker.Server and *boltstore.Store
-// implement; tests use fakes. Metrics use github.com/VictoriaMetrics/metrics
+// The package reads the broker, the store and the archive through small
+// interfaces, Broker, Store and Archive, that *broker.Server,
+// *boltstore.Store and *boltstore.Archive implement; tests use fakes. Metrics use github.com/VictoriaMetrics/metrics
 // for the histograms and the exposition format.
 package admin

@@ -20,6 +20,8 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("GET /api/v1/sessions/{client_id}", s.session)
 	s.mux.HandleFunc("GET /api/v1/retained", s.retained)
 	s.mux.HandleFunc("GET /api/v1/ds", s.ds)
+	s.mux.HandleFunc("GET /api/v1/messages", s.messages)
+	s.mux.HandleFunc("GET /api/v1/messages/{id}", s.message)
 }
 
 // healthz answers while the process can serve HTTP at all.

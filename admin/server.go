@@ -55,6 +55,9 @@ type Options struct {
 	// Store is the durable store; nil when there is none (GET /api/v1/ds
 	// then answers 404 and the store metrics are absent).
 	Store Store
+	// Archive is the message archive; nil when there is none (GET
+	// /api/v1/messages then answers 404 and its metrics are absent).
+	Archive Archive
 	// Token is the bearer token requests on TCP listeners must carry.
 	// ServeTCP refuses to start without one.
 	Token string
@@ -86,6 +89,9 @@ func New(opts Options) *Server {
 	}
 	s := &Server{opts: opts, log: opts.Logger, mux: http.NewServeMux()}
 	s.metrics = newMetrics(opts.Broker, opts.Store)
+	if opts.Archive != nil {
+		s.metrics.set.RegisterMetricsWriter(func(w io.Writer) { writeArchive(w, opts.Archive) })
+	}
 	s.routes()
 	return s
 }
