@@ -130,20 +130,9 @@ func clientsMain(args []string, stdout, stderr io.Writer) int {
 // kickMain runs `gatemq kick CLIENT_ID`.
 func kickMain(args []string, stdout, stderr io.Writer) int {
 	const usageLine = "usage: gatemq kick CLIENT_ID [-data-dir DIR | -config FILE] [-json]"
-	// The client ID may come before or after the flags.
-	var id string
-	if len(args) > 0 && len(args[0]) > 0 && args[0][0] != '-' {
-		id, args = args[0], args[1:]
-	}
-	fs := flag.NewFlagSet("kick", flag.ContinueOnError)
-	of, err := parseOpFlagsWith(fs, args, stderr)
-	if err != nil {
-		return 2
-	}
-	if id == "" && fs.NArg() == 1 {
-		id = fs.Arg(0)
-	} else if fs.NArg() != 0 || id == "" {
-		fmt.Fprintln(stderr, usageLine)
+	id, of, ok := parseIDCommand(flag.NewFlagSet("kick", flag.ContinueOnError), args, stderr,
+		func() { fmt.Fprintln(stderr, usageLine) })
+	if !ok {
 		return 2
 	}
 	var res map[string]string
@@ -156,4 +145,25 @@ func kickMain(args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stdout, "kicked %s\n", id)
 	return 0
+}
+
+// parseIDCommand parses the arguments of a command that takes one ID (a
+// client's, a message's) and the operator flags; the ID may come before
+// or after the flags. It reports false, having printed why (usage when
+// the arguments do not fit), when the command must exit 2.
+func parseIDCommand(fs *flag.FlagSet, args []string, stderr io.Writer, usage func()) (id string, of opFlags, ok bool) {
+	if len(args) > 0 && len(args[0]) > 0 && args[0][0] != '-' {
+		id, args = args[0], args[1:]
+	}
+	of, err := parseOpFlagsWith(fs, args, stderr)
+	if err != nil {
+		return "", of, false
+	}
+	if id == "" && fs.NArg() == 1 {
+		id = fs.Arg(0)
+	} else if fs.NArg() != 0 || id == "" {
+		usage()
+		return "", of, false
+	}
+	return id, of, true
 }

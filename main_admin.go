@@ -16,11 +16,14 @@ import (
 // returns the function that stops it. A failure is logged and leaves the
 // broker running without the API (or without its TCP side): MQTT matters
 // more than the operator's view of it.
-func startAdmin(cfg conf.Config, srv *broker.Server, store *boltstore.Store, log *slog.Logger) (stop func()) {
+func startAdmin(cfg conf.Config, srv *broker.Server, store *boltstore.Store, archive *boltstore.Archive, log *slog.Logger) (stop func()) {
 	log = log.With("component", "admin")
 	opts := admin.Options{Broker: srv, Logger: log}
 	if store != nil { // not a typed nil in the interface
 		opts.Store = store
+	}
+	if archive != nil {
+		opts.Archive = archive
 	}
 	if cfg.Admin.TokenFile != "" {
 		tok, err := admin.ReadToken(cfg.Admin.TokenFile)

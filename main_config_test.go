@@ -17,12 +17,13 @@ import (
 )
 
 var (
-	tableLine = regexp.MustCompile(`^\s*\[\[?\s*([a-z_]+)\s*\]\]?`)
+	tableLine = regexp.MustCompile(`^\s*#?\s*\[\[?\s*([a-z_]+)\s*\]\]?`)
 	keyLine   = regexp.MustCompile(`^\s*#?\s*([a-z_]+)\s*=`)
 )
 
 // tomlKeys returns the keys a TOML example documents, as table.key,
-// including keys shown commented out ("# allow_anonymous = true").
+// including keys and tables shown commented out ("# allow_anonymous =
+// true", "# [[archive]]").
 func tomlKeys(text string) []string {
 	var keys []string
 	table := ""
@@ -108,7 +109,8 @@ func TestDefaultConfig_EveryKey(t *testing.T) {
 		}
 	}
 	// Keys conf.Print leaves out when unset must be in both, commented.
-	for _, k := range []string{"listener.allow_anonymous", "listener.durable_sessions"} {
+	for _, k := range []string{"listener.allow_anonymous", "listener.durable_sessions",
+		"archive.topic", "archive.retention", "archive.max_bytes"} {
 		if !slices.Contains(example, k) {
 			t.Errorf("optional key %s is missing from scripts/gatemq.toml", k)
 		}
