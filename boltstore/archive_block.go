@@ -1,10 +1,14 @@
 package boltstore
 
 import (
+	"bytes"
+	"cmp"
 	"encoding/binary"
 	"fmt"
+	"math"
 	"slices"
-	"strings"
+
+	bolt "go.etcd.io/bbolt"
 )
 
 // errCorruptBlock is the error of a record a block's lengths, or a topic
@@ -13,10 +17,10 @@ var errCorruptBlock = fmt.Errorf("archive block: record out of place: %w", ErrCo
 
 // Archive blocks. The archive stores messages in blocks, not one bbolt
 // key each: a key per message made the writer's B+tree work (a search
-// per put, a split every few dozen) cost more than everything else the
-// broker does with a message. A block is the value of one "m" key, its
-// first message's ID, and holds the records of a run of one rule's
-// messages from one batch, each length-prefixed:
+// per put, a split every few dozen) cost it three times as much. A block
+// is the value of one "m" key, its first message's ID, and holds the
+// records of a run of one rule's messages from one batch, each
+// length-prefixed:
 //
 //	[uint32 BE n][record: n bytes] [uint32 BE n][record] ...
 //
@@ -25,17 +29,23 @@ var errCorruptBlock = fmt.Errorf("archive block: record out of place: %w", ErrCo
 // CRC-32C over its ID and bytes: a flipped byte costs that record, a
 // corrupt length the rest of its block, and neither is ever returned.
 //
-// The topic index has one key per topic and block, topic + 0x00 + the
-// block's key, whose value lists that topic's records in the block: ID
-// (uint64 BE) and offset of the length prefix (uint32 BE), in ID order.
+// Blocks are small (16 KiB, about a hundred small messages): bbolt
+// rewrites a whole leaf on every change, and a leaf keeps at least two
+// and up to four values however large, so with blocks of a whole batch
+// (250 KiB) every commit wrote 1.1 MiB of pages for 250 KiB of messages;
+// with 16 KiB blocks, 340 KiB.
+//
+// The topic index has one key per topic and commit, topic + 0x00 + the
+// ID of that topic's first message in the commit, whose value lists the
+// IDs of that topic's messages in the commit (uint64 BE each, in order).
+// A listed message is found in the block that holds its ID: the last one
+// starting at or before it.
 
 const (
 	// maxBlockBytes and maxBlockRecords close a block; a record larger
 	// than maxBlockBytes has a block of its own.
-	maxBlockBytes   = 1 << 20
+	maxBlockBytes   = 16 << 10
 	maxBlockRecords = 4096
-	// indexEntrySize is one record's entry in a topic index value.
-	indexEntrySize = 12
 )
 
 // appendBlockRecord appends one length-prefixed record to a block.
@@ -88,19 +98,42 @@ func blockEntries(dst []blockEntry, block []byte, first uint64) []blockEntry {
 	return dst
 }
 
-// indexEntries appends to dst the records an index value lists in
-// block, in ID order; an entry whose offset does not hold a record of
-// its ID gets a nil record.
-func indexEntries(dst []blockEntry, index, block []byte) []blockEntry {
-	for i := 0; i+indexEntrySize <= len(index); i += indexEntrySize {
-		id := binary.BigEndian.Uint64(index[i:])
-		rec, got, ok := recordAt(block, int(binary.BigEndian.Uint32(index[i+8:])))
-		if !ok || got != id {
-			rec = nil
-		}
-		dst = append(dst, blockEntry{id: id, rec: rec})
+// blockFor returns the block of c's bucket ("m") that holds id: the
+// last one starting at or before it, its key, and the key of the next
+// block (the end of its IDs; math.MaxUint64 for the last block); ok is
+// false when there is none.
+func blockFor(c *bolt.Cursor, id uint64) (first, next uint64, block []byte, ok bool) {
+	key := binary.BigEndian.AppendUint64(nil, id)
+	k, v := c.Seek(key)
+	switch {
+	case k == nil:
+		k, v = c.Last()
+	case !bytes.Equal(k, key):
+		k, v = c.Prev()
 	}
-	return dst
+	if len(k) != 8 {
+		return 0, 0, nil, false
+	}
+	first, next = binary.BigEndian.Uint64(k), math.MaxUint64
+	if nk, _ := c.Next(); len(nk) == 8 {
+		next = binary.BigEndian.Uint64(nk)
+	}
+	return first, next, v, true
+}
+
+// recordIn returns the record of id among the entries of one block (in
+// ID order), and whether the block holds it or may have held it: its
+// record is nil when the block is unreadable there.
+func recordIn(ents []blockEntry, id uint64) (rec []byte, found bool) {
+	i, ok := slices.BinarySearchFunc(ents, id, func(e blockEntry, id uint64) int { return cmp.Compare(e.id, id) })
+	if ok {
+		return ents[i].rec, true
+	}
+	// Past a corrupt length, IDs are guesses: the block may have held it.
+	if n := len(ents); n > 0 && ents[n-1].rec == nil && id >= ents[n-1].id {
+		return nil, true
+	}
+	return nil, false
 }
 
 // blockWriter builds the blocks and index entries of one rule's
@@ -108,13 +141,13 @@ func indexEntries(dst []blockEntry, index, block []byte) []blockEntry {
 // commit, as bbolt requires; the writer goroutine reuses it from commit
 // to commit.
 type blockWriter struct {
-	buf    []byte    // every block, back to back
-	blocks []blockKV // in ID order
-	index  []blockKV // sorted by key before they are put
-	start  int       // where the block being built starts in buf
-	first  uint64    // its key
-	n      int       // its records
-	topics map[string][]byte
+	buf    []byte            // every block, back to back
+	blocks []blockKV         // in ID order
+	index  []blockKV         // sorted by key before they are put
+	start  int               // where the block being built starts in buf
+	first  uint64            // its key
+	n      int               // its records
+	topics map[string][]byte // topic -> its messages' IDs in the commit
 }
 
 type blockKV struct{ k, v []byte }
@@ -148,11 +181,8 @@ func (w *blockWriter) add(id uint64, topic string, meta, payload []byte) {
 	if w.n == 0 {
 		w.first, w.start = id, len(w.buf)
 	}
-	off := len(w.buf) - w.start
 	w.buf = appendBlockRecord(w.buf, id, topic, meta, payload)
-	e := w.topics[topic]
-	e = binary.BigEndian.AppendUint64(e, id)
-	w.topics[topic] = binary.BigEndian.AppendUint32(e, uint32(off))
+	w.topics[topic] = binary.BigEndian.AppendUint64(w.topics[topic], id)
 	w.n++
 }
 
@@ -163,18 +193,18 @@ func (w *blockWriter) close() {
 	}
 	key := binary.BigEndian.AppendUint64(nil, w.first)
 	w.blocks = append(w.blocks, blockKV{key, w.buf[w.start:len(w.buf):len(w.buf)]})
-	for topic, entries := range w.topics {
-		k := make([]byte, 0, len(topic)+9)
-		k = append(append(append(k, topic...), 0), key...)
-		w.index = append(w.index, blockKV{k, entries})
-		delete(w.topics, topic)
-	}
 	w.n = 0
 }
 
-// done closes the last block and sorts the index entries: puts in key
-// order touch each page of the index once.
+// done closes the last block and makes the index entries, sorted by key:
+// puts in key order touch each page of the index once.
 func (w *blockWriter) done() {
 	w.close()
-	slices.SortFunc(w.index, func(a, b blockKV) int { return strings.Compare(string(a.k), string(b.k)) })
+	for topic, ids := range w.topics {
+		k := make([]byte, 0, len(topic)+9)
+		k = append(append(append(k, topic...), 0), ids[:8]...)
+		w.index = append(w.index, blockKV{k, ids})
+		delete(w.topics, topic)
+	}
+	slices.SortFunc(w.index, func(a, b blockKV) int { return bytes.Compare(a.k, b.k) })
 }

@@ -25,10 +25,17 @@ type archIter struct {
 	tx   *bolt.Tx
 	c    *bolt.Cursor // on "m" or "t"
 	mb   *bolt.Bucket // "m"
-	ents []blockEntry // the current block's records in the range, in listing order
-	pos  int
-	last bool // the current block is the last one in the range
-	done bool // the range is past: no more records
+	ents []blockEntry // the current block's (or index entry's) records in the range, in listing order
+
+	// The block index lookups last found, and its records: an index
+	// entry's messages are mostly in one or two blocks.
+	mc      *bolt.Cursor // on "m", for index lookups
+	blkFrom uint64       // the block's first ID
+	blkTo   uint64       // the next block's first ID
+	blkEnts []blockEntry
+	pos     int
+	last    bool // the current block is the last one in the range
+	done    bool // the range is past: no more records
 
 	// The current record: valid while ok. rec is bbolt's memory, valid
 	// while tx is open; nil for a record that cannot be found (corrupt).
@@ -81,7 +88,7 @@ func (it *archIter) open() error {
 			b = tx.Bucket(bucketArchTopics)
 		}
 		if b != nil && it.mb != nil {
-			it.c = b.Cursor()
+			it.c, it.mc, it.blkEnts = b.Cursor(), it.mb.Cursor(), it.blkEnts[:0]
 			if it.fill(it.seek()) {
 				return nil
 			}
@@ -137,10 +144,10 @@ func (it *archIter) fill(k, v []byte) bool {
 		it.ents = it.ents[:0]
 		if it.prefix == nil {
 			it.ents = blockEntries(it.ents, v, first)
+			it.ents = slices.DeleteFunc(it.ents, func(e blockEntry) bool { return e.id < it.lo || e.id > it.hi })
 		} else {
-			it.ents = indexEntries(it.ents, v, it.mb.Get(bk))
+			it.ents = it.indexEntries(it.ents, v)
 		}
-		it.ents = slices.DeleteFunc(it.ents, func(e blockEntry) bool { return e.id < it.lo || e.id > it.hi })
 		if it.newest {
 			slices.Reverse(it.ents)
 			it.last = first <= it.lo // older blocks hold only older IDs
@@ -156,6 +163,27 @@ func (it *archIter) fill(k, v []byte) bool {
 		}
 	}
 	return false
+}
+
+// indexEntries appends the records of an index value's IDs within the
+// range, in ID order; a listed ID no block holds gets a nil record.
+func (it *archIter) indexEntries(dst []blockEntry, ids []byte) []blockEntry {
+	for i := 0; i+8 <= len(ids); i += 8 {
+		id := binary.BigEndian.Uint64(ids[i:])
+		if id < it.lo || id > it.hi {
+			continue
+		}
+		if len(it.blkEnts) == 0 || id < it.blkFrom || id >= it.blkTo {
+			first, next, block, ok := blockFor(it.mc, id)
+			it.blkEnts = it.blkEnts[:0]
+			if ok {
+				it.blkFrom, it.blkTo, it.blkEnts = first, next, blockEntries(it.blkEnts, block, first)
+			}
+		}
+		rec, _ := recordIn(it.blkEnts, id)
+		dst = append(dst, blockEntry{id: id, rec: rec})
+	}
+	return dst
 }
 
 func (it *archIter) move() ([]byte, []byte) {
@@ -199,7 +227,8 @@ func (it *archIter) next() error {
 func (it *archIter) rollback() {
 	if it.tx != nil {
 		it.tx.Rollback()
-		it.tx, it.c, it.mb = nil, nil, nil
+		it.tx, it.c, it.mb, it.mc = nil, nil, nil, nil
+		it.blkEnts = it.blkEnts[:0]
 	}
 }
 

@@ -1,7 +1,6 @@
 package boltstore
 
 import (
-	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -191,34 +190,24 @@ func (a *Archive) Get(id uint64) (ArchiveRecord, error) {
 			if b == nil {
 				return nil
 			}
-			// The block holding id: the last one starting at or before it.
-			cur := b.Cursor()
-			k, v := cur.Seek(key)
-			if k == nil {
-				k, v = cur.Last()
-			} else if !bytes.Equal(k, key) {
-				k, v = cur.Prev()
-			}
-			if len(k) != 8 {
+			first, _, block, ok := blockFor(b.Cursor(), id)
+			if !ok {
 				return nil
 			}
-			for _, e := range blockEntries(nil, v, binary.BigEndian.Uint64(k)) {
-				if e.id != id {
-					continue
-				}
-				found = true
-				if e.rec == nil {
-					derr = errCorruptBlock
-					return nil
-				}
-				r, err := decodeRecord(key, e.rec)
-				if err != nil {
-					derr = err
-					return nil
-				}
-				rec = ArchiveRecord{ID: id, Topic: r.Topic, Meta: r.Meta, Payload: r.Payload, Rule: c.filter}
+			r, inBlock := recordIn(blockEntries(nil, block, first), id)
+			if !inBlock {
 				return nil
 			}
+			found = true
+			dec, err := decodeRecord(key, r)
+			if r == nil {
+				err = errCorruptBlock
+			}
+			if err != nil {
+				derr = err
+				return nil
+			}
+			rec = ArchiveRecord{ID: id, Topic: dec.Topic, Meta: dec.Meta, Payload: dec.Payload, Rule: c.filter}
 			return nil
 		})
 		if err != nil && !errors.Is(err, bolt.ErrDatabaseNotOpen) {

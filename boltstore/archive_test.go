@@ -1,7 +1,6 @@
 package boltstore
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
@@ -619,11 +618,59 @@ func TestArchive_CorruptBlockLength(t *testing.T) {
 	if !ok || len(ents) != 2 || ents[0].rec == nil || ents[1].rec != nil || ents[1].id != 101 {
 		t.Fatalf("entries of a block with a bad length: %+v", ents)
 	}
-	// An index entry pointing where no record of its ID is.
-	idx := append(binary.BigEndian.AppendUint64(nil, 100), 0, 0, 0, 0)
-	idx = append(binary.BigEndian.AppendUint64(idx, 101), 0, 0, 0, 0)
-	ie := indexEntries(nil, idx, block)
-	if len(ie) != 2 || ie[0].rec == nil || ie[1].rec != nil {
-		t.Fatalf("index entries: %+v", ie)
+	// Looking an ID up: there, past the corrupt length (it may have been
+	// there), and before the block.
+	if rec, found := recordIn(ents, 100); rec == nil || !found {
+		t.Fatal("first record not found")
+	}
+	if rec, found := recordIn(ents, 102); rec != nil || !found {
+		t.Fatalf("a record past the corrupt length: %x %v", rec, found)
+	}
+	if _, found := recordIn(ents, 99); found {
+		t.Fatal("an ID before the block found")
+	}
+}
+
+// Many topics in large batches: each topic's messages spread over many
+// blocks, index entries and segments, listed through the index both
+// ways with small pages, and through a scan, equal to what was added.
+func TestArchive_IndexAcrossBlocksAndSegments(t *testing.T) {
+	clock := newTestClock()
+	dir := t.TempDir()
+	a := openTestArchive(t, dir, ArchiveOptions{Rules: []ArchiveRule{{Filter: "#", Retention: 16 * time.Hour}}, Now: clock.Now})
+	want := map[string][]string{}
+	var all []string
+	for i := range 6000 {
+		topic := fmt.Sprintf("dev/%d", (i*7)%13)
+		p := fmt.Sprintf("%s-%d-%s", topic, i, strings.Repeat("p", i%300))
+		a.Add(a.Rule(topic), topic, nil, []byte(p), nil)
+		want[topic] = append(want[topic], p)
+		all = append(all, p)
+		if i%1000 == 999 {
+			if err := a.Sync(); err != nil {
+				t.Fatal(err)
+			}
+			clock.advance(20 * time.Minute) // a segment is an hour: a new one every three syncs
+		}
+	}
+	if err := a.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	if segs := len(a.Info().Rules[0].Segments); segs < 2 {
+		t.Fatalf("%d segments", segs)
+	}
+	for topic, w := range want {
+		if got := payloads(listAll(t, a, ArchiveQuery{Topic: topic, Limit: 37})); !slices.Equal(got, w) {
+			t.Fatalf("%s oldest first: %d messages, want %d", topic, len(got), len(w))
+		}
+		if got := payloads(listAll(t, a, ArchiveQuery{Topic: topic, Limit: 41, Newest: true})); !slices.Equal(got, reversed(slices.Clone(w))) {
+			t.Fatalf("%s newest first: %d messages, want %d", topic, len(got), len(w))
+		}
+	}
+	if got := payloads(listAll(t, a, ArchiveQuery{Match: func(string) bool { return true }, Limit: 500})); !slices.Equal(got, all) {
+		t.Fatalf("scan: %d messages, want %d", len(got), len(all))
+	}
+	if got := payloads(listAll(t, a, ArchiveQuery{Topic: "dev/99"})); len(got) != 0 {
+		t.Fatalf("a topic never published: %v", got)
 	}
 }
