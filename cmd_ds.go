@@ -57,8 +57,8 @@ func dsMain(args []string, stdout, stderr io.Writer) int {
 	if of.json {
 		return printJSON(stdout, in)
 	}
-	fmt.Fprintf(stdout, "store:     %s\nsite:      %s\nshards:    %d\nstreams:   %d\nsessions:  %d\nretained:  %d\nbytes:     %d\n\n",
-		in.Dir, in.Site, in.Shards, in.Streams, in.Sessions, in.Retained, in.Bytes)
+	fmt.Fprintf(stdout, "store:     %s\nsite:      %s\nshards:    %d\nstreams:   %d\nsessions:  %d\nretained:  %d\nclients:   %d (%d online)\nbytes:     %d\n\n",
+		in.Dir, in.Site, in.Shards, in.Streams, in.Sessions, in.Retained, in.Clients, in.Online, in.Bytes)
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "GENERATION\tFROM\tTO\tMESSAGES\tSTREAMS\tBYTES")
 	for _, g := range in.Generations {
@@ -143,14 +143,15 @@ func printJSON(w io.Writer, v any) int {
 
 // opFlags are the flags of the operator commands.
 type opFlags struct {
-	dataDir string
-	socket  string
-	json    bool
+	dataDir  string
+	checkDir bool     // a broker found outside dataDir must serve it (apiClient.find)
+	sockets  []string // where to look for the running broker (adminSockets)
+	json     bool
 }
 
 // parseOpFlags parses -config FILE or -data-dir DIR (the data directory,
-// and the admin socket: [admin] socket, default DATA_DIR/admin.sock) and
-// -json. Errors have been printed.
+// and the admin sockets: [admin] socket, else DATA_DIR/admin.sock and
+// /run/gatemq/admin.sock) and -json. Errors have been printed.
 func parseOpFlags(name string, args []string, stderr io.Writer) (opFlags, error) {
 	return parseOpFlagsWith(flag.NewFlagSet(name, flag.ContinueOnError), args, stderr)
 }

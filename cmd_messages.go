@@ -118,9 +118,7 @@ func messagesListMain(args []string, stdout, stderr io.Writer) int {
 }
 
 func messagesGetMain(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("messages get", flag.ContinueOnError)
-	fs.Usage = func() { fmt.Fprint(stderr, messagesUsage) }
-	id, of, ok := parseIDCommand(fs, args, stderr, fs.Usage)
+	id, of, ok := parseIDOpFlags("messages get", args, stderr, strings.TrimSuffix(messagesUsage, "\n"))
 	if !ok {
 		return 2
 	}

@@ -51,6 +51,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return clientsMain(args, stdout, stderr)
 	case "kick":
 		return kickMain(args, stdout, stderr)
+	case "peers":
+		return peersMain(args, stdout, stderr)
+	case "export":
+		return exportMain(args, stdout, stderr)
+	case "import":
+		return importMain(args, os.Stdin, stdout, stderr)
 	case "messages":
 		return messagesMain(args, stdout, stderr)
 	case "passwd":
@@ -77,8 +83,12 @@ func usage(w io.Writer) {
        gatemq bench pub|sub|conn|pubsub|report [flags]   (gatemq bench -h for flags)
        gatemq ds info [-data-dir DIR | -config FILE] [-json]
        gatemq sessions list [-data-dir DIR | -config FILE] [-json]
-       gatemq clients [-data-dir DIR | -config FILE] [-json]
+       gatemq clients [-state online|offline] [-data-dir DIR | -config FILE] [-json]
+       gatemq clients show CLIENT_ID [-data-dir DIR | -config FILE] [-json]
        gatemq kick CLIENT_ID [-data-dir DIR | -config FILE]
+       gatemq peers [-data-dir DIR | -config FILE] [-json]
+       gatemq export [-data-dir DIR | -config FILE] [-o FILE]
+       gatemq import [-data-dir DIR | -config FILE] [FILE]
        gatemq messages list --topic TOPIC [--from TIME] [--to TIME] [--limit N] [--after ID] [--newest|--oldest]
                             [-data-dir DIR | -config FILE] [-json]
        gatemq messages get ID [-data-dir DIR | -config FILE] [-json]
@@ -108,6 +118,11 @@ func serve(args []string, stderr io.Writer) int {
 		return 2
 	}
 	files, err := loadListenerFiles(cfg, *configPath)
+	if err != nil {
+		fmt.Fprintf(stderr, "gatemq: %v\n", err)
+		return 2
+	}
+	peerKey, err := loadPeerKey(cfg, *configPath)
 	if err != nil {
 		fmt.Fprintf(stderr, "gatemq: %v\n", err)
 		return 2
@@ -175,7 +190,10 @@ func serve(args []string, stderr io.Writer) int {
 	abs, _ := filepath.Abs(cfg.DataDir)
 	log.Info("gatemq started", "version", version, "data_dir", abs)
 	sd := startSystemd(log, health(srv, store))
-	stopAdmin := startAdmin(cfg, srv, store, archive, log)
+	peers := startPeers(cfg, peerKey, store, log)
+	stopAdmin := startAdmin(cfg, srv, store, peers, archive, log)
+	rl := &reloader{path: *configPath, listen: *listen, dataDir: *dataDir, started: cfg, cfg: cfg,
+		log: log, level: logLevel, srv: srv, files: files, lns: lns, sd: sd}
 
 	code := 0
 wait:
@@ -183,13 +201,7 @@ wait:
 		select {
 		case sig := <-sigc:
 			if sig == syscall.SIGHUP {
-				// TLS certificates, password files and ACLs, and the
-				// TOML file's [log] level; nothing else of the file.
-				log.Info("reloading", "signal", sig.String())
-				for _, lf := range files {
-					lf.reload(log)
-				}
-				reloadLogLevel(*configPath, logLevel, log)
+				rl.reload()
 				continue
 			}
 			log.Info("shutting down", "signal", sig.String())
@@ -203,6 +215,7 @@ wait:
 		}
 	}
 	sd.stopping()
+	stopPeers(peers, log)
 	stopAdmin()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -219,7 +232,7 @@ func isLoopback(a net.Addr) bool {
 }
 
 // newLogger builds the logger; its level is the returned LevelVar, which
-// SIGHUP sets from the file again (reloadLogLevel).
+// SIGHUP sets from the file again (reloader.applyLevel).
 func newLogger(cfg conf.Config, w io.Writer) (*slog.Logger, *slog.LevelVar) {
 	var level slog.Level
 	_ = level.UnmarshalText([]byte(cfg.Log.Level))
@@ -235,30 +248,40 @@ func newLogger(cfg conf.Config, w io.Writer) (*slog.Logger, *slog.LevelVar) {
 // brokerOptions translates the configuration into the broker's options.
 func brokerOptions(cfg conf.Config, log *slog.Logger) broker.Options {
 	m := cfg.MQTT
-	return broker.Options{
+	o := broker.Options{
 		Logger:         log.With("component", "broker"),
 		Version:        "gatemq " + version,
-		MaxPacketSize:  int(m.MaxPacketSize),
-		MaxKeepAlive:   uint16(m.MaxKeepalive),
 		ConnectTimeout: m.ConnectTimeout.D(),
 		SessionExpiry:  m.SessionExpiryInterval.D(),
-		MaxInflight:    m.MaxInflight,
-		MaxQueued:      m.MaxQueuedMessages,
-		MaxQueuedBytes: int(m.MaxQueuedBytes),
-		QueueQoS0:      m.QueueQoS0Messages,
 		DisableRetain:  !m.RetainAvailable,
 		MaxQoS:         byte(m.MaxQoS),
 		TopicAliasMax:  uint16(m.MaxTopicAlias),
-		SysInterval:    m.SysInterval.D(),
 		MaxClientIDLen: m.MaxClientIDLen,
 		DenySubscribe:  m.DenySubscribe,
 		DurableBatch:   cfg.DurableSessions.BatchSize,
 
+		StatusRetention: cfg.ClientStatus.OfflineRetention.D(),
+	}
+	o.SetLimits(brokerLimits(cfg))
+	return o
+}
+
+// brokerLimits translates the [mqtt] limits that a SIGHUP can change.
+func brokerLimits(cfg conf.Config) broker.Limits {
+	m := cfg.MQTT
+	return broker.Limits{
+		MaxPacketSize:     int(m.MaxPacketSize),
+		MaxKeepAlive:      uint16(m.MaxKeepalive),
+		MaxInflight:       m.MaxInflight,
+		MaxQueued:         m.MaxQueuedMessages,
+		MaxQueuedBytes:    int(m.MaxQueuedBytes),
+		QueueQoS0:         m.QueueQoS0Messages,
 		MaxConnections:    m.MaxConnections,
 		MaxTopicLevels:    m.MaxTopicLevels,
 		MaxSubscriptions:  m.MaxSubscriptions,
 		MaxUserProperties: m.MaxUserProperties,
 		AwaitRelTimeout:   m.AwaitRelTimeout.D(),
+		SysInterval:       m.SysInterval.D(),
 	}
 }
 

@@ -3,12 +3,14 @@ package main
 import (
 	"context"
 	"log/slog"
+	"path/filepath"
 	"time"
 
 	"gatemq/admin"
 	"gatemq/boltstore"
 	"gatemq/broker"
 	"gatemq/conf"
+	"gatemq/gossip"
 )
 
 // startAdmin serves the admin API on its Unix socket and, when [admin]
@@ -16,11 +18,15 @@ import (
 // returns the function that stops it. A failure is logged and leaves the
 // broker running without the API (or without its TCP side): MQTT matters
 // more than the operator's view of it.
-func startAdmin(cfg conf.Config, srv *broker.Server, store *boltstore.Store, archive *boltstore.Archive, log *slog.Logger) (stop func()) {
+func startAdmin(cfg conf.Config, srv *broker.Server, store *boltstore.Store, peers *gossip.Group, archive *boltstore.Archive, log *slog.Logger) (stop func()) {
 	log = log.With("component", "admin")
-	opts := admin.Options{Broker: srv, Logger: log}
+	dataDir, _ := filepath.Abs(cfg.DataDir)
+	opts := admin.Options{Broker: srv, Logger: log, DataDir: dataDir}
 	if store != nil { // not a typed nil in the interface
 		opts.Store = store
+	}
+	if peers != nil {
+		opts.Peers = peers
 	}
 	if archive != nil {
 		opts.Archive = archive
@@ -50,28 +56,5 @@ func startAdmin(cfg conf.Config, srv *broker.Server, store *boltstore.Store, arc
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
 		a.Close(ctx)
-	}
-}
-
-// reloadLogLevel sets the log level from the [log] level of the config
-// file at path, on SIGHUP. A file that does not load keeps the level, and
-// says why.
-func reloadLogLevel(path string, lv *slog.LevelVar, log *slog.Logger) {
-	if path == "" {
-		return
-	}
-	cfg, err := conf.Load(path)
-	if err != nil {
-		log.Error("reload: config file not applied; log level kept", "level", lv.Level().String(), "err", err)
-		return
-	}
-	var l slog.Level
-	if err := l.UnmarshalText([]byte(cfg.Log.Level)); err != nil {
-		log.Error("reload: log level kept", "level", lv.Level().String(), "err", err)
-		return
-	}
-	if l != lv.Level() {
-		log.Info("log level changed", "from", lv.Level().String(), "to", l.String())
-		lv.Set(l)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -93,7 +94,7 @@ func TestMain_AdminSocket(t *testing.T) {
 	os.WriteFile(cfgPath, []byte("[log]\nlevel = \"loud\"\n"), 0o600)
 	cmd.Process.Signal(syscall.SIGHUP)
 	waitFor(t, 10*time.Second, func() error {
-		if !strings.Contains(logs.String(), "log level kept") {
+		if !strings.Contains(logs.String(), "config file not applied") {
 			return fmt.Errorf("no complaint about the bad file:\n%s", logs.String())
 		}
 		return nil
@@ -107,12 +108,17 @@ func TestMain_AdminSocket(t *testing.T) {
 		return nil
 	})
 
-	// Without a broker, clients says so.
+	// Without a broker, clients reads the data directory; kick says
+	// that no broker answers.
 	cmd.Process.Signal(syscall.SIGTERM)
 	cmd.Wait()
 	out, err = exec.Command(bin, "clients", "-data-dir", dir).CombinedOutput()
-	if err == nil || !strings.Contains(string(out), "no broker answers") {
+	if err != nil || !regexp.MustCompile(`dev-7 +offline .* kicked `).Match(out) {
 		t.Fatalf("gatemq clients without a broker: %v\n%s", err, out)
+	}
+	out, err = exec.Command(bin, "kick", "dev-7", "-data-dir", dir).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "no broker answers") {
+		t.Fatalf("gatemq kick without a broker: %v\n%s", err, out)
 	}
 }
 

@@ -34,7 +34,7 @@ func defaultConfigMain(args []string, stdout, stderr io.Writer) int {
 }
 
 // checkConfigMain loads and validates a configuration file, with the files
-// its listeners name, and prints the configuration in effect. It exits 1
+// its listeners and peer group name, and prints the configuration in effect. It exits 1
 // with every error found, each naming the file, line and key.
 func checkConfigMain(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("check-config", flag.ContinueOnError)
@@ -48,6 +48,9 @@ func checkConfigMain(args []string, stdout, stderr io.Writer) int {
 	cfg, err := conf.Load(path)
 	if err == nil {
 		_, err = loadListenerFiles(cfg, path)
+	}
+	if err == nil {
+		_, err = loadPeerKey(cfg, path)
 	}
 	if err != nil {
 		fmt.Fprintln(stderr, err)

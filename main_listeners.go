@@ -146,9 +146,12 @@ func clientCerts(l *conf.Listener) string {
 	return "optional"
 }
 
-// reload reads the listener's files again. A file that fails to load is
-// logged and the one in use is kept; the others are still reloaded.
-func (lf *listenerFiles) reload(log *slog.Logger) {
+// reload reads the listener's files again, with the authentication
+// settings of l (allow_anonymous, password_file, acl_file): a file that
+// fails to load is logged and the one in use is kept, with its path; the
+// others are still reloaded. TLS is reloaded from the files it was
+// loaded from (which file is a restart's business).
+func (lf *listenerFiles) reload(l conf.Listener, log *slog.Logger) {
 	log = log.With("listener", lf.key)
 	if lf.tls != nil {
 		if err := lf.tls.Reload(); err != nil {
@@ -158,21 +161,22 @@ func (lf *listenerFiles) reload(log *slog.Logger) {
 				"not_after", lf.tls.Certificate().NotAfter)
 		}
 	}
-	if path := lf.cfg.PasswordFile; path != "" {
-		if pw, err := auth.LoadPasswords(path); err != nil {
-			log.Error("reload password_file: keeping the one in use", "err", err)
-		} else {
-			lf.passwords = pw
-			log.Info("reloaded password_file", "file", path, "users", pw.Len())
-		}
+	lf.cfg.AllowAnonymous = l.AllowAnonymous
+	if path := l.PasswordFile; path == "" {
+		lf.passwords, lf.cfg.PasswordFile = nil, ""
+	} else if pw, err := auth.LoadPasswords(path); err != nil {
+		log.Error("reload password_file: keeping the one in use", "file", path, "err", err)
+	} else {
+		lf.passwords, lf.cfg.PasswordFile = pw, path
+		log.Info("reloaded password_file", "file", path, "users", pw.Len())
 	}
-	if path := lf.cfg.ACLFile; path != "" {
-		if acl, err := auth.LoadACL(path); err != nil {
-			log.Error("reload acl_file: keeping the one in use", "err", err)
-		} else {
-			lf.acl = acl
-			log.Info("reloaded acl_file", "file", path)
-		}
+	if path := l.ACLFile; path == "" {
+		lf.acl, lf.cfg.ACLFile = nil, ""
+	} else if acl, err := auth.LoadACL(path); err != nil {
+		log.Error("reload acl_file: keeping the one in use", "file", path, "err", err)
+	} else {
+		lf.acl, lf.cfg.ACLFile = acl, path
+		log.Info("reloaded acl_file", "file", path)
 	}
 	lf.auth.Set(lf.policy())
 }

@@ -14,7 +14,8 @@ import (
 // systemd speaks the sd_notify protocol to the service manager, when there
 // is one (NOTIFY_SOCKET set, as under Type=notify): READY=1 once the broker
 // serves, WATCHDOG=1 at half of WatchdogSec while health reports no error,
-// STOPPING=1 at shutdown. Without NOTIFY_SOCKET every call is a no-op.
+// RELOADING=1 then READY=1 around a SIGHUP reload, STOPPING=1 at
+// shutdown. Without NOTIFY_SOCKET every call is a no-op.
 type systemd struct {
 	log    *slog.Logger
 	health func() error
@@ -28,11 +29,7 @@ type systemd struct {
 // stopping when shutdown begins.
 func startSystemd(log *slog.Logger, health func() error) *systemd {
 	sd := &systemd{log: log.With("component", "systemd"), health: health, stop: make(chan struct{})}
-	if sent, err := daemon.SdNotify(false, daemon.SdNotifyReady); err != nil {
-		sd.log.Warn("sd_notify READY=1", "err", err)
-	} else if sent {
-		sd.log.Debug("told systemd the broker is ready")
-	}
+	sd.ready()
 	interval, err := daemon.SdWatchdogEnabled(false)
 	if err != nil {
 		sd.log.Warn("systemd watchdog", "err", err)
@@ -43,6 +40,25 @@ func startSystemd(log *slog.Logger, health func() error) *systemd {
 	sd.log.Info("systemd watchdog enabled", "timeout", interval)
 	go sd.watchdog(interval / 2)
 	return sd
+}
+
+// ready sends READY=1: the broker serves, or finished a reload.
+func (sd *systemd) ready() {
+	if sent, err := daemon.SdNotify(false, daemon.SdNotifyReady); err != nil {
+		sd.log.Warn("sd_notify READY=1", "err", err)
+	} else if sent {
+		sd.log.Debug("told systemd the broker is ready")
+	}
+}
+
+// reloading sends RELOADING=1 with MONOTONIC_USEC, the time of the
+// reload request that systemd 253 and later match against its own
+// (sd_notify(3)); ready must follow when the reload is done, whether it
+// applied anything or not.
+func (sd *systemd) reloading() {
+	if _, err := daemon.SdNotify(false, daemon.SdNotifyReloading+"\n"+daemon.SdNotifyMonotonicUsec()); err != nil {
+		sd.log.Warn("sd_notify RELOADING=1", "err", err)
+	}
 }
 
 // watchdog pings systemd every period while the health check passes. A

@@ -3,6 +3,7 @@ package admin
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -25,9 +26,27 @@ type fakeBroker struct {
 	qos    broker.QoSStats
 }
 
-func (f *fakeBroker) Clients() []broker.ClientInfo {
-	return []broker.ClientInfo{{ClientID: "dev-1", Remote: "127.0.0.1:5000", ProtocolVersion: "5.0", KeepAlive: 60,
-		ConnectedAt: time.Unix(1700000000, 0)}}
+func (f *fakeBroker) ClientStatuses(fl broker.StatusFilter) ([]boltstore.ClientStatus, error) {
+	all := []boltstore.ClientStatus{
+		{ClientID: "dev-1", Online: true, Remote: "127.0.0.1:5000", Protocol: 5, KeepAlive: 60, OnlineAt: time.Unix(1700000000, 0)},
+		{ClientID: "dev-9", Protocol: 4, OnlineAt: time.Unix(1700000000, 0), OfflineAt: time.Unix(1700000100, 0), Reason: "network"},
+	}
+	var out []boltstore.ClientStatus
+	for _, r := range all {
+		if fl == broker.StatusAll || r.Online == (fl == broker.StatusOnline) {
+			out = append(out, r)
+		}
+	}
+	return out, nil
+}
+func (f *fakeBroker) ClientStatus(id string) (boltstore.ClientStatus, bool, error) {
+	all, _ := f.ClientStatuses(broker.StatusAll)
+	for _, r := range all {
+		if r.ClientID == id {
+			return r, true, nil
+		}
+	}
+	return boltstore.ClientStatus{}, false, nil
 }
 func (f *fakeBroker) Sessions() []broker.SessionInfo {
 	return []broker.SessionInfo{{ClientID: "dev-1", Online: true}, {ClientID: "dev-2", Durable: true, ExpirySeconds: 3600}}
@@ -77,6 +96,10 @@ func (f *fakeStore) Stats() boltstore.Stats {
 func (f *fakeStore) DiskStats() boltstore.DiskStats {
 	return boltstore.DiskStats{Commits: 3, Fsyncs: 6, BytesWritten: 12288}
 }
+func (f *fakeStore) ExportAll(io.Writer) (boltstore.ExportStats, error) {
+	return boltstore.ExportStats{}, errors.New("not exported by the fake")
+}
+
 func (f *fakeStore) ObserveCommits(fn func(boltstore.Commit)) {
 	f.mu.Lock()
 	f.obs = fn
@@ -134,6 +157,11 @@ func TestServer_Endpoints(t *testing.T) {
 		{"healthz", "GET", "/healthz", 200, `"ok"`},
 		{"readyz", "GET", "/readyz", 200, `"ready"`},
 		{"clients", "GET", "/api/v1/clients", 200, `"protocol_version": "5.0"`},
+		{"clients online", "GET", "/api/v1/clients?state=online", 200, `"state": "online"`},
+		{"clients offline", "GET", "/api/v1/clients?state=offline", 200, `"disconnect_reason": "network"`},
+		{"clients bad state", "GET", "/api/v1/clients?state=asleep", 400, `online or offline`},
+		{"client", "GET", "/api/v1/clients/dev-9", 200, `"offline_at": "2023-11-14T22:15:00Z"`},
+		{"no client", "GET", "/api/v1/clients/nobody", 404, `no status`},
 		{"sessions", "GET", "/api/v1/sessions", 200, `"a/# (qos 1)"`},
 		{"session", "GET", "/api/v1/sessions/dev-2", 200, `"filter": "a/#"`},
 		{"no session", "GET", "/api/v1/sessions/nobody", 404, `"error"`},
@@ -153,6 +181,20 @@ func TestServer_Endpoints(t *testing.T) {
 				t.Fatalf("%s %s = %d %s, want %d with %q", tc.method, tc.path, code, body, tc.code, tc.contains)
 			}
 		})
+	}
+	for state, want := range map[string]string{"": "dev-1/online dev-9/offline", "online": "dev-1/online", "offline": "dev-9/offline"} {
+		var cs []ClientStatus
+		_, body := do(t, c, "GET", "http://admin/api/v1/clients?state="+state, nil)
+		var ids []string
+		if err := json.Unmarshal([]byte(body), &cs); err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range cs {
+			ids = append(ids, r.ClientID+"/"+r.State)
+		}
+		if got := strings.Join(ids, " "); got != want {
+			t.Errorf("clients?state=%s: %s", state, got)
+		}
 	}
 	var sess []Session
 	_, body := do(t, c, "GET", "http://admin/api/v1/sessions", nil)
@@ -177,7 +219,7 @@ func TestServer_MetricsMove(t *testing.T) {
 		"gatemq_connections 3\n",
 		`gatemq_sessions{state="offline"} 1` + "\n",
 		"gatemq_store_commit_duration_seconds_sum 0.003\n",
-		`gatemq_store_commit_batch_size_bucket{vmrange="8.799e+00...1.000e+01"} 1` + "\n",
+		`gatemq_store_commit_batch_size_bucket{le="16"} 1` + "\n",
 		"gatemq_store_commit_batch_size_count 1\n",
 		"gatemq_store_size_bytes 1048576\n",
 	} {

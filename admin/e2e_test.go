@@ -112,9 +112,14 @@ func TestServer_RealBroker(t *testing.T) {
 		t.Fatalf("kicked client read %x, want DISCONNECT 0x98", got)
 	}
 	waitFor(t, 5*time.Second, func() error {
-		if _, body := do(t, c, "GET", "http://admin/api/v1/clients", nil); strings.Contains(body, "victim") {
-			return fmt.Errorf("still listed: %s", body)
+		if _, body := do(t, c, "GET", "http://admin/api/v1/clients?state=online", nil); strings.Contains(body, "victim") {
+			return fmt.Errorf("still listed online: %s", body)
 		}
 		return nil
 	})
+	// Its status record stays, offline, with why.
+	if code, body := do(t, c, "GET", "http://admin/api/v1/clients/victim", nil); code != 200 ||
+		!strings.Contains(body, `"state": "offline"`) || !strings.Contains(body, `"disconnect_reason": "kicked"`) {
+		t.Fatalf("victim's status: %d %s", code, body)
+	}
 }

@@ -10,8 +10,6 @@ import (
 	"strings"
 	"time"
 
-	vm "github.com/VictoriaMetrics/metrics"
-
 	"gatemq/boltstore"
 	"gatemq/broker/packet"
 	"gatemq/internal/topic"
@@ -242,14 +240,15 @@ func (s *Server) message(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// writeArchive writes the message archive's families.
 func writeArchive(w io.Writer, a Archive) {
 	st := a.Stats()
-	c := vm.WriteCounterUint64
-	c(w, "gatemq_archive_messages_total", st.Written)
-	c(w, `gatemq_archive_messages_dropped_total{reason="retention"}`, st.Expired)
-	c(w, `gatemq_archive_messages_dropped_total{reason="max_bytes"}`, st.Capped)
-	c(w, `gatemq_archive_messages_dropped_total{reason="io_error"}`, st.Failed)
-	c(w, "gatemq_archive_corrupt_records_total", st.CorruptRecords)
-	c(w, "gatemq_archive_commits_total", st.Commits)
-	vm.WriteGaugeUint64(w, "gatemq_archive_size_bytes", uint64(max(st.Bytes, 0)))
+	f := func(v uint64) float64 { return float64(v) }
+	writeFamily(w, "gatemq_archive_messages_total", "counter", "Messages committed to the message archive.", one(f(st.Written)))
+	writeFamily(w, "gatemq_archive_messages_dropped_total", "counter", "Archived messages dropped, by reason.",
+		sample{`{reason="retention"}`, f(st.Expired)}, sample{`{reason="max_bytes"}`, f(st.Capped)},
+		sample{`{reason="io_error"}`, f(st.Failed)})
+	writeFamily(w, "gatemq_archive_corrupt_records_total", "counter", "Archive records that failed their checksum on read.", one(f(st.CorruptRecords)))
+	writeFamily(w, "gatemq_archive_commits_total", "counter", "Write batches of the message archive.", one(f(st.Commits)))
+	writeFamily(w, "gatemq_archive_size_bytes", "gauge", "Size of the message archive's files.", one(float64(max(st.Bytes, 0))))
 }

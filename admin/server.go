@@ -17,13 +17,15 @@ import (
 
 	"gatemq/boltstore"
 	"gatemq/broker"
+	"gatemq/gossip"
 )
 
 // Broker is what the API needs of the broker; *broker.Server implements
 // it. Every method must be safe for concurrent use and return values the
 // caller may keep; Kick may block up to its timeout.
 type Broker interface {
-	Clients() []broker.ClientInfo
+	ClientStatuses(f broker.StatusFilter) ([]boltstore.ClientStatus, error)
+	ClientStatus(clientID string) (boltstore.ClientStatus, bool, error)
 	Sessions() []broker.SessionInfo
 	Session(clientID string) (broker.SessionInfo, []broker.SubscriptionInfo, bool)
 	RetainedMessages() []broker.RetainedInfo
@@ -44,9 +46,19 @@ type Store interface {
 	Stats() boltstore.Stats
 	DiskStats() boltstore.DiskStats
 	ObserveCommits(fn func(boltstore.Commit))
+	ExportAll(w io.Writer) (boltstore.ExportStats, error)
 }
 
 var _ Store = (*boltstore.Store)(nil)
+
+// Peers is what the API needs of the peer group; *gossip.Group
+// implements it. Members must be safe for concurrent use and return a
+// slice the caller may keep.
+type Peers interface {
+	Members() []gossip.Member
+}
+
+var _ Peers = (*gossip.Group)(nil)
 
 // Options configures a Server.
 type Options struct {
@@ -63,6 +75,13 @@ type Options struct {
 	Token string
 	// Logger receives the server's log lines. Default: discard.
 	Logger *slog.Logger
+	// Peers is the peer group; nil when there is none (GET
+	// /api/v1/peers then answers 404 and gatemq_peer_members is absent).
+	Peers Peers
+	// DataDir is the broker's data directory, absolute, told in
+	// /healthz: the commands that find a broker on a socket outside it
+	// check that it serves the data directory they were given.
+	DataDir string
 }
 
 // Server is the admin API. Create it with New, give it listeners with
@@ -88,10 +107,8 @@ func New(opts Options) *Server {
 		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	s := &Server{opts: opts, log: opts.Logger, mux: http.NewServeMux()}
-	s.metrics = newMetrics(opts.Broker, opts.Store)
-	if opts.Archive != nil {
-		s.metrics.set.RegisterMetricsWriter(func(w io.Writer) { writeArchive(w, opts.Archive) })
-	}
+	s.metrics = newMetrics(opts.Broker, opts.Store, opts.Peers)
+	s.metrics.ar = opts.Archive
 	s.routes()
 	return s
 }

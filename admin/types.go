@@ -6,22 +6,35 @@ import (
 
 	"gatemq/boltstore"
 	"gatemq/broker"
+	"gatemq/broker/packet"
+	"gatemq/gossip"
 )
 
 // The JSON bodies of the API. The command-line client decodes them and
 // prints them as tables; `gatemq sessions list` and `gatemq ds info` build
 // the same values from the data directory when no broker runs.
 
-// Client is a connected client, in GET /api/v1/clients.
-type Client struct {
-	ClientID        string    `json:"client_id"`
-	Username        string    `json:"username"`
-	Remote          string    `json:"remote"`
-	Listener        string    `json:"listener"`
-	ProtocolVersion string    `json:"protocol_version"`
-	KeepAlive       uint16    `json:"keepalive"`
-	ConnectedAt     time.Time `json:"connected_at"`
-	Durable         bool      `json:"durable"`
+// Health is the answer of GET /healthz.
+type Health struct {
+	Status  string `json:"status"`             // "ok"
+	DataDir string `json:"data_dir,omitempty"` // the broker's, absolute; the commands check it
+}
+
+// ClientStatus is a client's status record, in GET /api/v1/clients and
+// GET /api/v1/clients/{client_id}; `gatemq clients` builds the same from
+// the data directory when no broker runs.
+type ClientStatus struct {
+	ClientID        string     `json:"client_id"`
+	State           string     `json:"state"` // "online" or "offline"
+	OnlineAt        time.Time  `json:"online_at"`
+	OfflineAt       *time.Time `json:"offline_at,omitempty"`
+	Site            string     `json:"site"`
+	Remote          string     `json:"remote"`
+	ProtocolVersion string     `json:"protocol_version"`
+	Username        string     `json:"username"`
+	KeepAlive       uint16     `json:"keepalive"`
+	CleanStart      bool       `json:"clean_start"`
+	Reason          string     `json:"disconnect_reason,omitempty"`
 }
 
 // Session is a session, in GET /api/v1/sessions.
@@ -70,6 +83,8 @@ type DSInfo struct {
 	Streams     int     `json:"streams"`
 	Sessions    int     `json:"sessions"`
 	Retained    int     `json:"retained"`
+	Clients     int     `json:"clients"`        // client status records
+	Online      int     `json:"clients_online"` // of them, online at this site
 	Bytes       int64   `json:"bytes"`
 	Generations []DSGen `json:"generations"`
 }
@@ -85,10 +100,26 @@ type DSGen struct {
 	File       string    `json:"file"`
 }
 
+// Peer is a member of the peer group, in GET /api/v1/peers.
+type Peer struct {
+	Name    string    `json:"name"`
+	Address string    `json:"address"`
+	State   string    `json:"state"` // "alive", "suspect", "dead" or "left"
+	Since   time.Time `json:"since"` // when this gateway saw it enter State
+	Site    string    `json:"site"`
+	Version string    `json:"version"`
+	Self    bool      `json:"self"` // the gateway that answers
+}
+
+func newPeer(m gossip.Member) Peer {
+	return Peer{Name: m.Name, Address: m.Addr, State: m.State.String(), Since: m.Since.UTC(),
+		Site: m.Site, Version: m.Version, Self: m.Self}
+}
+
 // NewDSInfo converts the store's Info.
 func NewDSInfo(in boltstore.Info) DSInfo {
 	out := DSInfo{Dir: in.Dir, Site: in.Site.String(), Shards: in.Shards, Streams: in.Streams,
-		Sessions: in.Sessions, Retained: in.Retained, Bytes: in.Bytes, Generations: []DSGen{}}
+		Sessions: in.Sessions, Retained: in.Retained, Clients: in.Clients, Online: in.Online, Bytes: in.Bytes, Generations: []DSGen{}}
 	for _, g := range in.Generations {
 		out.Generations = append(out.Generations, DSGen{uint32(g.Gen), g.Start.UTC(), g.End.UTC(), g.Messages, g.Streams, g.Bytes, g.File})
 	}
@@ -100,9 +131,19 @@ func FormatSubscription(filter string, qos byte) string {
 	return fmt.Sprintf("%s (qos %d)", filter, qos)
 }
 
-func newClient(c broker.ClientInfo) Client {
-	return Client{ClientID: c.ClientID, Username: c.Username, Remote: c.Remote, Listener: c.Listener,
-		ProtocolVersion: c.ProtocolVersion, KeepAlive: c.KeepAlive, ConnectedAt: c.ConnectedAt.UTC(), Durable: c.Durable}
+// NewClientStatus converts a status record.
+func NewClientStatus(r boltstore.ClientStatus) ClientStatus {
+	out := ClientStatus{ClientID: r.ClientID, State: "offline", OnlineAt: r.OnlineAt.UTC(), Site: broker.SiteName(r.Site),
+		Remote: r.Remote, ProtocolVersion: packet.Version(r.Protocol).String(), Username: r.Username,
+		KeepAlive: r.KeepAlive, CleanStart: r.CleanStart, Reason: r.Reason}
+	if r.Online {
+		out.State = "online"
+	}
+	if !r.OfflineAt.IsZero() {
+		t := r.OfflineAt.UTC()
+		out.OfflineAt = &t
+	}
+	return out
 }
 
 func newSessionDetail(in broker.SessionInfo, subs []broker.SubscriptionInfo) SessionDetail {

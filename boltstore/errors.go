@@ -20,7 +20,15 @@ var (
 	// ErrUnhealthy is returned by Healthy when a writer has stopped, hangs
 	// in a commit or its last commit failed.
 	ErrUnhealthy = errors.New("boltstore: writer unhealthy")
+	// ErrKeyTooLong is returned for a write whose key would exceed
+	// bbolt's limit: a client ID longer than MaxClientIDLen.
+	ErrKeyTooLong = errors.New("boltstore: key too long")
 	// ErrNotFound is returned by Archive.Get for an ID the archive does
 	// not hold (never written, or dropped by retention or a cap).
 	ErrNotFound = errors.New("boltstore: not found")
 )
+
+// MaxClientIDLen is the longest client ID whose session, cursors and
+// assignments the store keeps: bbolt's key limit less room for what
+// follows the client ID in a key. MQTT allows 65,535 bytes.
+const MaxClientIDLen = 32768 - 64

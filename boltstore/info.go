@@ -29,6 +29,8 @@ type Info struct {
 	Streams     int
 	Sessions    int
 	Retained    int
+	Clients     int // client status records
+	Online      int // of them, online at this site
 	Bytes       int64
 }
 
@@ -57,6 +59,7 @@ func (s *Store) Info() Info {
 	}
 	s.meta.View(func(tx *bolt.Tx) error {
 		in.Retained = tx.Bucket(bucketRetained).Stats().KeyN
+		in.Clients, in.Online = statusCounts(tx, s.site)
 		return nil
 	})
 	return in
@@ -84,9 +87,10 @@ func (s *Store) Stats() Stats {
 	}
 }
 
-// Check verifies every record, session and retained message of the
-// store: bbolt's own page consistency check, then each value's checksum.
-// It returns the problems found, joined, or nil.
+// Check verifies every record, session, retained message and client
+// status of the store: bbolt's own page consistency check, then each
+// value's checksum, and that the online index lists exactly the online
+// clients. It returns the problems found, joined, or nil.
 func (s *Store) Check() error {
 	var errs []error
 	s.mu.RLock()
@@ -119,6 +123,7 @@ func (s *Store) Check() error {
 	s.LoadRetained(func(string, []byte) error { return nil }, func(topic string, err error) {
 		errs = append(errs, fmt.Errorf("retained %q: %w", topic, err))
 	})
+	errs = append(errs, s.checkStatus()...)
 	return errors.Join(errs...)
 }
 
@@ -128,9 +133,14 @@ var errRollback = errors.New("rollback")
 // checkPages runs bbolt's page consistency check. It runs in a writable
 // transaction, rolled back: bbolt's check reads the freelist, which only
 // the writer may touch, so in a read transaction it races with commits.
+// A file opened read-only has no writer: a read transaction does.
 func checkPages(db *bolt.DB) []error {
 	var errs []error
-	err := db.Update(func(tx *bolt.Tx) error {
+	run := db.Update
+	if db.IsReadOnly() {
+		run = db.View
+	}
+	err := run(func(tx *bolt.Tx) error {
 		for e := range tx.Check() {
 			errs = append(errs, fmt.Errorf("%s: %w", db.Path(), e))
 		}

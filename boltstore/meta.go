@@ -19,6 +19,12 @@ import (
 
 // PutSession stores one part of a session's state.
 func (s *Store) PutSession(clientID, part string, value []byte, done func(error)) {
+	if len(clientID) > MaxClientIDLen {
+		if done != nil {
+			done(ErrKeyTooLong)
+		}
+		return
+	}
 	v := sealValue(value)
 	key := append(cursorPrefix(clientID), part...)
 	s.mw.update(func(tx *bolt.Tx) error {
@@ -102,17 +108,31 @@ func cursorPrefix(clientID string) []byte {
 }
 
 // PutCursors records, for a session, the last sequence number it has
-// finished with in each stream.
+// finished with in each stream: cursors replaces the session's cursors.
+// Those of generations no longer stored are left out, so a long-lived
+// session's cursors do not pile up generation after generation.
 func (s *Store) PutCursors(clientID string, cursors map[StreamKey]uint64, done func(error)) {
+	if len(clientID) > MaxClientIDLen {
+		if done != nil {
+			done(ErrKeyTooLong)
+		}
+		return
+	}
 	type kv struct{ k, v []byte }
 	rows := make([]kv, 0, len(cursors))
 	p := cursorPrefix(clientID)
 	for k, seq := range cursors {
+		if !s.HasGen(k.Gen) {
+			continue
+		}
 		key := append(append([]byte(nil), p...), k.Bytes()...)
 		rows = append(rows, kv{key, binary.BigEndian.AppendUint64(nil, seq)})
 	}
 	s.mw.update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketCursors)
+		if err := deletePrefix(b, p); err != nil {
+			return err
+		}
 		for _, r := range rows {
 			if err := b.Put(r.k, r.v); err != nil {
 				return err
@@ -214,6 +234,12 @@ func assignedKey(clientID string, id RecordID) []byte {
 
 // Assign records that the stored message id is for clientID's session.
 func (s *Store) Assign(clientID string, id RecordID, done func(error)) {
+	if len(clientID) > MaxClientIDLen {
+		if done != nil {
+			done(ErrKeyTooLong)
+		}
+		return
+	}
 	k := assignedKey(clientID, id)
 	s.mw.update(func(tx *bolt.Tx) error {
 		b, err := tx.CreateBucketIfNotExists(bucketAssigned)

@@ -148,3 +148,12 @@ func (s *Store) OnceKeys() ([][]byte, error) {
 	}
 	return out, nil
 }
+
+// HasGen reports whether generation g is stored (not dropped by
+// retention, or never written).
+func (s *Store) HasGen(g Gen) bool {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	i := sort.Search(len(s.gens), func(i int) bool { return s.gens[i].id >= g })
+	return i < len(s.gens) && s.gens[i].id == g
+}

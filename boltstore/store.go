@@ -20,7 +20,7 @@ import (
 type Options struct {
 	// NShards is the number of shards, fixed when the store is created.
 	// Opening an existing store with another value fails with ErrShards.
-	// Default 16.
+	// Default 1: see "Shards and pages" in the package documentation.
 	NShards int
 	// GenerationInterval is the time slice of a generation. Default 1h.
 	GenerationInterval time.Duration
@@ -54,7 +54,7 @@ func (o *Options) withDefaults() Options {
 		d = *o
 	}
 	if d.NShards <= 0 {
-		d.NShards = 16
+		d.NShards = 1
 	}
 	if d.GenerationInterval <= 0 {
 		d.GenerationInterval = time.Hour

@@ -59,7 +59,7 @@ func readAll(t *testing.T, s *Store, k StreamKey) []Record {
 
 func TestStore_AppendReadRestart(t *testing.T) {
 	dir := t.TempDir()
-	s, err := Open(dir, nil)
+	s, err := Open(dir, &Options{NShards: 16})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,7 +76,7 @@ func TestStore_AppendReadRestart(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	s = openTest(t, dir, nil)
+	s = openTest(t, dir, &Options{NShards: 16})
 	if s.Site() != site {
 		t.Fatal("site ID changed across restart")
 	}
@@ -184,9 +184,11 @@ func TestStore_RetentionDropsGenerations(t *testing.T) {
 	dir := t.TempDir()
 	s := openTest(t, dir, &Options{GenerationInterval: time.Hour, Retention: 2 * time.Hour, Now: clock})
 	first := appendSync(t, s, "p", "a/b", "old")
+	putSync(t, func(d func(error)) { s.PutCursors("sess", map[StreamKey]uint64{first.StreamKey: 1}, d) })
+	var last RecordID
 	for i := 0; i < 4; i++ {
 		advance(time.Hour)
-		appendSync(t, s, "p", "a/b", "new")
+		last = appendSync(t, s, "p", "a/b", "new")
 	}
 	files, _ := filepath.Glob(filepath.Join(dir, "gen-*.db"))
 	if len(files) != 3 {
@@ -200,6 +202,18 @@ func TestStore_RetentionDropsGenerations(t *testing.T) {
 	}
 	if in := s.Info(); len(in.Generations) != 3 {
 		t.Fatalf("info lists %d generations", len(in.Generations))
+	}
+	// A session's cursors into a dropped generation go at its next save,
+	// so they do not pile up generation after generation.
+	if s.HasGen(first.Gen) || !s.HasGen(last.Gen) {
+		t.Fatalf("HasGen: dropped %v, newest %v", s.HasGen(first.Gen), s.HasGen(last.Gen))
+	}
+	putSync(t, func(d func(error)) {
+		s.PutCursors("sess", map[StreamKey]uint64{first.StreamKey: 1, last.StreamKey: 1}, d)
+	})
+	cur, err := s.LoadCursors("sess")
+	if err != nil || len(cur) != 1 || cur[last.StreamKey] != 1 {
+		t.Fatalf("cursors after a save: %v, %v; want only the newest generation's", cur, err)
 	}
 }
 
@@ -278,7 +292,7 @@ func TestStore_SessionsCursorsRetained(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	k := StreamKey{Site: s.Site(), Shard: 3, Gen: 7, Stream: 2}
+	k := appendSync(t, s, "p", "x/y", "v").StreamKey // cursors are kept for stored generations only
 	wait(func(d func(error)) { s.PutSession("dev-1", "state", []byte("state-1"), d) })
 	wait(func(d func(error)) { s.PutSession("dev-1", "inflight", []byte("if-1"), d) })
 	wait(func(d func(error)) { s.PutSession("dev-2", "state", []byte("state-2"), d) })
@@ -405,5 +419,37 @@ func TestStore_OnceKeysCommitWithTheirRecord(t *testing.T) {
 	}
 	if len(keys) != 1 || string(keys[0]) != "pub\x00\x00\x08" {
 		t.Fatalf("once keys after restart: %q, want only packet 8", keys)
+	}
+}
+
+// TestStore_KeyTooLongFailsAlone: a write whose client ID a bbolt key
+// cannot hold fails at once, and does not fail the other writes it
+// would have shared a commit with.
+func TestStore_KeyTooLongFailsAlone(t *testing.T) {
+	s := openTest(t, "", nil)
+	long := strings.Repeat("L", 40000)
+	errs := make(chan error, 4)
+	s.PutSession(long, "state", []byte("x"), func(err error) { errs <- err })
+	s.PutSession("short", "state", []byte("y"), func(err error) { errs <- err })
+	s.PutCursors(long, map[StreamKey]uint64{}, func(err error) { errs <- err })
+	s.AppendOnce("p", "a/b", nil, []byte("z"), []byte(long), func(_ RecordID, err error) { errs <- err })
+	var tooLong, ok int
+	for i := 0; i < 4; i++ {
+		switch err := <-errs; {
+		case errors.Is(err, ErrKeyTooLong):
+			tooLong++
+		case err == nil:
+			ok++
+		default:
+			t.Fatalf("unexpected error: %v", err)
+		}
+	}
+	if tooLong != 3 || ok != 1 {
+		t.Fatalf("%d too long, %d ok; want 3 and 1", tooLong, ok)
+	}
+	var ids []string
+	s.LoadSessions(func(id string, _ map[string][]byte) error { ids = append(ids, id); return nil }, nil)
+	if len(ids) != 1 || ids[0] != "short" {
+		t.Fatalf("stored sessions %q", ids)
 	}
 }

@@ -68,6 +68,10 @@ func (s *Store) Append(publisher, topic string, meta, payload []byte, done func(
 // stored" survives a crash exactly when the record does (inbound QoS 2,
 // exactly once). OnceKeys lists the keys; Forget releases one.
 func (s *Store) AppendOnce(publisher, topic string, meta, payload, key []byte, done func(RecordID, error)) {
+	if len(key) > bolt.MaxKeySize {
+		done(RecordID{}, ErrKeyTooLong) // in the batch it would fail every other append
+		return
+	}
 	req := &appendReq{shard: ShardOf(publisher, s.opts.NShards), topic: topic, meta: meta, payload: payload, once: key, done: done}
 	s.enqueue(req)
 }
@@ -93,6 +97,12 @@ func (s *Store) Sync() error {
 
 func (s *Store) enqueue(req *appendReq) {
 	done := req.done
+	select {
+	case <-s.w.quit: // first: with both ready, select would pick at random
+		done(RecordID{}, ErrClosed)
+		return
+	default:
+	}
 	select {
 	case s.w.reqs <- req:
 	case <-s.w.quit:
@@ -328,6 +338,14 @@ func newCommitter(db *bolt.DB, maxBatch int, interval time.Duration) *committer 
 // update queues apply for the next batch; done (may be nil) is called
 // after the commit with its result.
 func (c *committer) update(apply func(tx *bolt.Tx) error, done func(error)) {
+	select {
+	case <-c.quit: // first: with both ready, select would pick at random
+		if done != nil {
+			done(ErrClosed)
+		}
+		return
+	default:
+	}
 	select {
 	case c.ops <- metaOp{apply, done}:
 	case <-c.quit:

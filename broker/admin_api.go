@@ -12,18 +12,6 @@ import (
 // safe for concurrent use and returns copies: nothing returned aliases the
 // broker's state.
 
-// ClientInfo describes a connected client.
-type ClientInfo struct {
-	ClientID        string
-	Username        string // "" for anonymous
-	Remote          string // the peer's address
-	Listener        string // the local address it connected to
-	ProtocolVersion string // "3.1", "3.1.1" or "5.0"
-	KeepAlive       uint16 // negotiated, seconds; 0 for none
-	ConnectedAt     time.Time
-	Durable         bool // its session is durable
-}
-
 // SessionInfo describes a session, connected or not.
 type SessionInfo struct {
 	ClientID      string
@@ -56,35 +44,6 @@ type RetainedInfo struct {
 	Bytes   int       // payload size
 	From    string    // the publisher's client ID
 	Expires time.Time // zero for never
-}
-
-// Clients returns the connected clients, by client ID. A connection that
-// has not finished CONNECT is not listed.
-func (s *Server) Clients() []ClientInfo {
-	s.mu.Lock()
-	conns := make([]*conn, 0, len(s.conns))
-	for c := range s.conns {
-		conns = append(conns, c)
-	}
-	s.mu.Unlock()
-	out := make([]ClientInfo, 0, len(conns))
-	for _, c := range conns {
-		if !c.connected.Load() { // orders the CONNECT fields read below
-			continue
-		}
-		ci := ClientInfo{ClientID: c.clientID, Username: c.username, Remote: c.remote,
-			ProtocolVersion: c.version.String(), KeepAlive: c.keepAlive}
-		if c.ln != nil {
-			ci.Listener = c.ln.Addr().String()
-		}
-		if c.sess != nil {
-			ci.ConnectedAt = c.sess.LastSeen().UTC()
-			ci.Durable = c.sess.IsDurable()
-		}
-		out = append(out, ci)
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].ClientID < out[j].ClientID })
-	return out
 }
 
 // Sessions returns every session, connected and disconnected (durable

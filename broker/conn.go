@@ -49,6 +49,7 @@ var errClientDisconnect = errors.New("client disconnected")
 type conn struct {
 	srv    *Server
 	ln     *listener
+	lim    *Limits // the server's when the connection was accepted
 	nc     net.Conn
 	rd     reader
 	remote string
@@ -96,6 +97,7 @@ type conn struct {
 func newConn(s *Server, nc net.Conn) *conn {
 	c := &conn{
 		srv:         s,
+		lim:         s.limits(),
 		nc:          nc,
 		remote:      nc.RemoteAddr().String(),
 		problemInfo: true,
@@ -284,5 +286,6 @@ func (c *conn) cleanup() {
 	}
 	why := closeReason(c.why.Load())
 	c.srv.log.Debug("client disconnected", logClientID, c.clientID, logReason, why.String())
+	c.srv.status.disconnected(c, why)
 	c.srv.connClosed(c, why)
 }

@@ -18,8 +18,8 @@ func (c *conn) readHeader() (packet.Header, error) {
 		c.countConnectTimeout(err)
 		return h, err
 	}
-	if total := h.Size(); total > c.srv.opts.MaxPacketSize {
-		return h, fmt.Errorf("%s of %d bytes over the limit of %d: %w", h.Type, total, c.srv.opts.MaxPacketSize, packet.PacketTooLarge)
+	if total := h.Size(); total > c.lim.MaxPacketSize {
+		return h, fmt.Errorf("%s of %d bytes over the limit of %d: %w", h.Type, total, c.lim.MaxPacketSize, packet.PacketTooLarge)
 	}
 	return h, nil
 }
@@ -49,7 +49,7 @@ func (c *conn) readBody(h packet.Header) (packet.Packet, error) {
 	if err != nil {
 		return nil, err
 	}
-	pk, err := c.srv.decodeOptions().Decode(h, body, c.version)
+	pk, err := c.decodeOptions().Decode(h, body, c.version)
 	if err != nil {
 		c.countDecodeErr(err)
 		return pk, err
@@ -81,7 +81,7 @@ func (c *conn) readAndHandle() error {
 			return err
 		}
 		var p packet.Publish
-		if err := c.srv.decodeOptions().DecodePublish(h, body, c.version, &p); err != nil {
+		if err := c.decodeOptions().DecodePublish(h, body, c.version, &p); err != nil {
 			c.countDecodeErr(err)
 			return err
 		}

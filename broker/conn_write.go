@@ -94,9 +94,14 @@ func (c *conn) flush() error {
 				c.srv.refill(c.sess)
 			}
 			ds = c.sess.Next(c, ds[:0], now, cap(ds))
-			if durable && newStoredInflight(ds) {
-				// Recorded before sent: after a crash they go again with
-				// the same packet identifiers.
+			if durable && newStoredQoS2(ds) {
+				// Recorded before sent: after a crash a QoS 2 message
+				// goes again with the same packet identifier, so the
+				// client knows it has it (exactly once). QoS 1
+				// deliveries are not waited for: the session is saved
+				// within a second (durableLoop), and one sent since is
+				// read again from its held-back cursor after a crash,
+				// which at least once allows.
 				if err := c.srv.persistInflightSync(c.sess); err != nil {
 					c.srv.log.Error("persist in-flight messages", logClientID, c.clientID, logErr, err)
 					return err
@@ -244,11 +249,11 @@ func (c *conn) appendDelivery(buf []byte, d *session.Delivery, now int64) []byte
 	return packet.Append(buf, &p, c.version)
 }
 
-// newStoredInflight reports whether ds holds a stored QoS 1 or 2 message
-// sent for the first time.
-func newStoredInflight(ds []session.Delivery) bool {
+// newStoredQoS2 reports whether ds holds a stored QoS 2 message sent for
+// the first time.
+func newStoredQoS2(ds []session.Delivery) bool {
 	for i := range ds {
-		if d := &ds[i]; d.Ref.Seq != 0 && d.QoS > 0 && !d.Dup && d.State != session.AwaitPubcomp {
+		if d := &ds[i]; d.Ref.Seq != 0 && d.QoS == 2 && !d.Dup && d.State != session.AwaitPubcomp {
 			return true
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"gatemq/boltstore"
 	"gatemq/broker/packet"
 	"gatemq/session"
 )
@@ -68,7 +69,7 @@ func (c *conn) handshake() error {
 	// Keepalive [MQTT-3.1.2-22], capped by the server (v5: Server Keep
 	// Alive [MQTT-3.2.2-21]).
 	ka := cp.KeepAlive
-	if max := c.srv.opts.MaxKeepAlive; c.version == packet.V5 && (ka > max || (ka == 0 && max < 65535)) {
+	if max := c.lim.MaxKeepAlive; c.version == packet.V5 && (ka > max || (ka == 0 && max < 65535)) {
 		ka = max
 		ack.Properties.ServerKeepAlive = ka
 		ack.Properties.Present.Add(packet.PropServerKeepAlive)
@@ -110,6 +111,7 @@ func (c *conn) handshake() error {
 	}
 	c.srv.log.Debug("client connected", logClientID, c.clientID, logRemote, c.remote,
 		logVersion, c.version.String(), logKeepAlive, ka, logCleanStart, cp.CleanStart, logPresent, present)
+	c.srv.status.connected(c, cp.CleanStart)
 	return nil
 }
 
@@ -127,7 +129,7 @@ func (c *conn) checkConnect(cp *packet.Connect) packet.Reason {
 	if len(cp.ClientID) > o.MaxClientIDLen {
 		return packet.ClientIdentifierNotValid // [MQTT-3.1.3-5] allows a limit
 	}
-	if cp.Version != packet.V5 && cp.KeepAlive > o.MaxKeepAlive {
+	if cp.Version != packet.V5 && cp.KeepAlive > c.lim.MaxKeepAlive {
 		// 3.x has no way to tell the client another keepalive, so it is
 		// refused as Mosquitto does.
 		return packet.ClientIdentifierNotValid
@@ -170,10 +172,10 @@ func (c *conn) fillConnack(ack *packet.Connack, cp *packet.Connect) {
 	if c.version != packet.V5 {
 		return
 	}
-	o := &c.srv.opts
+	o, lim := &c.srv.opts, c.lim
 	p := &ack.Properties
-	if o.MaxInflight < 65535 {
-		p.ReceiveMaximum = uint16(o.MaxInflight)
+	if lim.MaxInflight < 65535 {
+		p.ReceiveMaximum = uint16(lim.MaxInflight)
 		p.Present.Add(packet.PropReceiveMaximum)
 	}
 	if o.MaxQoS < 2 {
@@ -184,8 +186,8 @@ func (c *conn) fillConnack(ack *packet.Connack, cp *packet.Connect) {
 		p.RetainAvailable = 0
 		p.Present.Add(packet.PropRetainAvailable)
 	}
-	if o.MaxPacketSize < 268435460 {
-		p.MaximumPacketSize = uint32(o.MaxPacketSize)
+	if lim.MaxPacketSize < 268435460 {
+		p.MaximumPacketSize = uint32(lim.MaxPacketSize)
 		p.Present.Add(packet.PropMaximumPacketSize)
 	}
 	if o.TopicAliasMax > 0 {
@@ -242,7 +244,12 @@ func (s *Server) openSession(c *conn, clean bool, expiry uint32, recvMax int, qu
 	s.takeWill(c.clientID, clean)
 	sess.SetExpiry(expiry)
 	if s.opts.Store != nil && expiry > 0 && !c.ln.opts.NoDurableSessions {
-		s.makeDurable(sess)
+		if len(c.clientID) <= boltstore.MaxClientIDLen {
+			s.makeDurable(sess)
+		} else if !sess.IsDurable() {
+			s.log.Warn("client ID too long for a durable session: its session is kept in memory",
+				logClientID, c.clientID[:64]+"...", "length", len(c.clientID))
+		}
 	}
 	c.sess = sess
 	// Taken by c from here: a takeover in the meantime sees its owner.

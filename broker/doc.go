@@ -19,6 +19,12 @@
 // lets through, encoding into a pooled buffer and writing once per batch.
 // Idle connections hold no pooled buffers.
 //
+// One more goroutine, the status tracker's (status.go), publishes the
+// $SYS client connect and disconnect events and writes the client status
+// records the connections changed, coalesced, one store write at a time;
+// the connections only update its maps. It stops after the connections,
+// in Close, so that their disconnects are written.
+//
 // A connection closes once (closeSocket). The reader then runs cleanup:
 // it detaches the session, decides the will and starts session expiry. A
 // new connection taking over a client identifier asks the old one to
@@ -57,7 +63,7 @@
 // a SUBSCRIBE takes its retained snapshot under its read lock) and before
 // any session's mutex and conn.outMu; topicTree.mu is otherwise a leaf. A session's mutex (gatemq/session) may be taken while holding
 // topicTree.mu (shared-group member selection checks Online), and
-// conn.outMu is never held while taking any other lock. Session.Deliver
+// conn.outMu is never held while taking any other lock. statusTracker.mu is a leaf. Session.Deliver
 // calls conn.signal with the session's mutex held; signal only does a
 // non-blocking channel send. A listener's rateLimiter.mu is a leaf.
 //

@@ -28,6 +28,7 @@ type Store interface {
 	Assigned(clientID string) ([]boltstore.RecordID, error)
 	Sync() error
 	Streams(match func(pattern string) bool) []boltstore.StreamInfo
+	HasGen(g boltstore.Gen) bool
 	Read(k boltstore.StreamKey, after uint64, max int, buf []boltstore.Record, corrupt func(boltstore.RecordID, error)) ([]boltstore.Record, error)
 	PutSession(clientID, part string, value []byte, done func(error))
 	DeleteSession(clientID string, done func(error))
@@ -429,6 +430,10 @@ func (s *Server) putDeliveryLocked(sess *session.Session, ds *dstate, done func(
 	}
 	cursors := make(map[boltstore.StreamKey]uint64, len(ds.pos))
 	for k, p := range ds.pos {
+		if !s.opts.Store.HasGen(k.Gen) {
+			delete(ds.pos, k) // dropped by retention: nothing left to read
+			continue
+		}
 		cursors[k] = p
 	}
 	refs := sess.Refs()
@@ -537,6 +542,9 @@ func (s *Server) Restore() error {
 		return nil
 	}
 	now := time.Now()
+	if err := s.status.restore(now); err != nil {
+		return fmt.Errorf("restore client status: %w", err)
+	}
 	restored, expired := 0, 0
 	err := st.LoadSessions(func(id string, parts map[string][]byte) error {
 		saved, err := session.UnmarshalSaved(parts[partState])

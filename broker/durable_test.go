@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -19,6 +20,7 @@ type durableBroker struct {
 	t     *testing.T
 	dir   string
 	opts  Options
+	lopts ListenerOptions
 	sopts *boltstore.Options
 	srv   *Server
 	store *boltstore.Store
@@ -51,7 +53,7 @@ func (b *durableBroker) start(addr string) {
 		b.t.Fatal(err)
 	}
 	b.srv, b.store, b.addr, b.errc = srv, st, ln.Addr().String(), make(chan error, 1)
-	go func() { b.errc <- srv.Serve(ln) }()
+	go func() { b.errc <- srv.ServeListener(ln, b.lopts) }()
 }
 
 // stop closes the broker and the store, as a clean stop does.
@@ -450,5 +452,42 @@ func TestDurable_SharedSubscription(t *testing.T) {
 	for _, id := range members {
 		c, _ := connect5(t, b.addr, id, false, withExpiry(600))
 		c.expectNothing(150 * time.Millisecond)
+	}
+}
+
+// TestDurable_ClientIDTooLongForTheStore: a persistent session whose
+// client ID exceeds what a store key can hold stays in memory and works
+// (the store refuses its writes alone: TestStore_KeyTooLongFailsAlone).
+func TestDurable_ClientIDTooLongForTheStore(t *testing.T) {
+	t.Parallel()
+	o := testOptions()
+	o.MaxClientIDLen = 65535
+	b := startDurable(t, t.TempDir(), o, nil)
+	long := strings.Repeat("L", 40000) // over bbolt's key limit, 32 KiB
+	big := dialRaw(t, b.addr, packet.V5)
+	big.connect(&packet.Connect{ClientID: long, KeepAlive: 60, Properties: withExpiry(3600)})
+	big.subscribe(1, packet.Subscription{Filter: "long/#", QoS: 1})
+	other := dialRaw(t, b.addr, packet.V5)
+	other.connect(&packet.Connect{ClientID: "short", KeepAlive: 60, Properties: withExpiry(3600)})
+	other.subscribe(1, packet.Subscription{Filter: "long/#", QoS: 1})
+
+	pub := dialRaw(t, b.addr, packet.V5)
+	pub.mustConnect("long-pub", true)
+	if r := pub.publishAck(&packet.Publish{Topic: "long/t", QoS: 1, PacketID: 1, Payload: []byte("x")}); r.Failed() {
+		t.Fatalf("publish: %v", r)
+	}
+	for _, c := range []*rawClient{big, other} {
+		if ps := c.recvPublishes(1); string(ps[0].Payload) != "x" {
+			t.Fatalf("got %q", ps[0].Payload)
+		}
+	}
+	b.restart()
+	ack := dialRaw(t, b.addr, packet.V5).connect(&packet.Connect{ClientID: "short", KeepAlive: 60, Properties: withExpiry(3600)})
+	if !ack.SessionPresent {
+		t.Fatal("the other durable session was not stored")
+	}
+	ack = dialRaw(t, b.addr, packet.V5).connect(&packet.Connect{ClientID: long, KeepAlive: 60, Properties: withExpiry(3600)})
+	if ack.SessionPresent {
+		t.Fatal("a session the store cannot hold came back after a restart")
 	}
 }

@@ -283,7 +283,10 @@ func TestHostile_DollarTopics(t *testing.T) {
 			wild.subscribe(1, packet.Subscription{Filter: "#", QoS: 1}, packet.Subscription{Filter: "+/" + v.String() + "/#", QoS: 1})
 			named := dialRaw(t, addr, v)
 			named.mustConnect("dollar-named-"+v.String(), true)
-			named.subscribe(1, packet.Subscription{Filter: topic + "/#", QoS: 1}, packet.Subscription{Filter: "$SYS/#", QoS: 1})
+			// $SYS/broker/# and $SYS, not $SYS/#: the client events under
+			// $SYS/brokers/ are the broker's own.
+			named.subscribe(1, packet.Subscription{Filter: topic + "/#", QoS: 1}, packet.Subscription{Filter: "$SYS/broker/#", QoS: 1},
+				packet.Subscription{Filter: "$SYS", QoS: 1})
 			if p := named.recvPublishAck(); p.Topic != topic+"/retained" || !p.Retain {
 				t.Fatalf("retained $ topic: got %+v", p)
 			}

@@ -49,7 +49,7 @@ func (c *conn) checkConnectLimits(cp *packet.Connect) error {
 	if !cp.WillFlag {
 		return nil
 	}
-	if n, max := topicLevels(cp.WillTopic), c.srv.opts.MaxTopicLevels; n > max {
+	if n, max := topicLevels(cp.WillTopic), c.lim.MaxTopicLevels; n > max {
 		c.srv.stats.topicTooDeep.Add(1)
 		return fmt.Errorf("will topic of %d levels over the limit of %d: %w", n, max, packet.TopicNameInvalid)
 	}
@@ -61,7 +61,7 @@ func (c *conn) checkConnectLimits(cp *packet.Connect) error {
 // DISCONNECT 0x90 (Topic Name invalid) in v5. A PUBLISH naming its topic
 // by alias alone passes: the alias was set by a PUBLISH that passed.
 func (c *conn) checkPublishLimits(p *packet.Publish) error {
-	if n, max := topicLevels(p.Topic), c.srv.opts.MaxTopicLevels; n > max {
+	if n, max := topicLevels(p.Topic), c.lim.MaxTopicLevels; n > max {
 		c.srv.stats.topicTooDeep.Add(1)
 		return fmt.Errorf("PUBLISH topic of %d levels over the limit of %d: %w", n, max, packet.TopicNameInvalid)
 	}
@@ -75,7 +75,7 @@ func (c *conn) checkPublishLimits(p *packet.Publish) error {
 // clients get 0x80 for either. It runs on the reader, which alone changes
 // the session's subscriptions.
 func (c *conn) checkSubscribeLimits(filter string) packet.Reason {
-	o := &c.srv.opts
+	o := c.lim
 	if _, f, _ := splitShared(filter); topicLevels(f) > o.MaxTopicLevels {
 		c.srv.stats.topicTooDeep.Add(1)
 		return packet.TopicFilterInvalid
@@ -87,9 +87,9 @@ func (c *conn) checkSubscribeLimits(filter string) packet.Reason {
 	return packet.Success
 }
 
-// decodeOptions returns the decoder limits of the server's options.
-func (s *Server) decodeOptions() packet.DecodeOptions {
-	return packet.DecodeOptions{MaxUserProperties: s.opts.MaxUserProperties}
+// decodeOptions returns the decoder limits of the connection.
+func (c *conn) decodeOptions() packet.DecodeOptions {
+	return packet.DecodeOptions{MaxUserProperties: c.lim.MaxUserProperties}
 }
 
 // rateLimiter limits the new connections from each source address to a
@@ -227,8 +227,8 @@ func (l *sampledLog) allow(now int64) (ok bool, suppressed uint64) {
 // counter. It logs at most one line a second per listener: a flood of
 // refused connections must not become a flood of log writes to flash.
 func (s *Server) refuseConn(ln *listener, nc net.Conn, counter *atomic.Uint64, msg string, args ...any) {
+	counter.Add(1) // before the close, so whoever sees it closed sees it counted
 	nc.Close()
-	counter.Add(1)
 	if ok, n := ln.refusals.allow(time.Now().UnixNano()); ok {
 		args = append(args, logRemote, nc.RemoteAddr().String(), logListener, ln.Addr().String(), "suppressed", n)
 		s.log.Warn(msg, args...)

@@ -94,9 +94,9 @@ func (c *conn) handlePublish(p *packet.Publish) error {
 				reason = packet.NoMatchingSubscribers
 			}
 		case 2:
-			dup, full := c.sess.ReceiveQoS2(p.PacketID, c.srv.opts.MaxInflight)
+			dup, full := c.sess.ReceiveQoS2(p.PacketID, c.lim.MaxInflight)
 			if full {
-				return fmt.Errorf("%d QoS 2 messages awaiting PUBREL: %w", c.srv.opts.MaxInflight, packet.ReceiveMaximumExceeded) // [MQTT-3.3.4-9]
+				return fmt.Errorf("%d QoS 2 messages awaiting PUBREL: %w", c.lim.MaxInflight, packet.ReceiveMaximumExceeded) // [MQTT-3.3.4-9]
 			}
 			if !dup { // exactly once: a resent PUBLISH is not delivered again [MQTT-4.3.3-10]
 				id := p.PacketID

@@ -7,7 +7,10 @@ import (
 	"gatemq/session"
 )
 
-var matchPool = sync.Pool{New: func() any { s := make([]subscriber, 0, 64); return &s }}
+var (
+	matchPool   = sync.Pool{New: func() any { s := make([]subscriber, 0, 64); return &s }}
+	readersPool = sync.Pool{New: func() any { s := make([]*session.Session, 0, 64); return &s }}
+)
 
 // publish stores m as retained when its RETAIN flag is set and routes it to
 // every matching subscription. It returns the number of sessions that
@@ -60,12 +63,14 @@ func (s *Server) publishOnce(m *session.Message, once []byte, onStored func(erro
 		s.opts.Store.AppendOnce(m.From, m.Topic, session.EncodeMeta(m), m.Payload, once, func(id boltstore.RecordID, err error) {
 			if err != nil {
 				s.log.Error("message not stored for durable sessions", logTopic, m.Topic, logErr, err)
+				durables.release()
 				w.finish(err)
 				return
 			}
 			for _, d := range durables.readers {
 				d.Wake()
 			}
+			durables.release()
 			// A shared group's durable member gets the message assigned
 			// in the store; the acknowledgement waits for that too.
 			for _, member := range durables.shared {
@@ -88,7 +93,17 @@ func (s *Server) publishOnce(m *session.Message, once []byte, onStored func(erro
 // for: readers find it in the streams their filters match; shared-group
 // members chosen for it get it assigned.
 type durableTargets struct {
-	readers, shared []*session.Session
+	readers, shared []*session.Session // readers from readersPool
+}
+
+// release gives readers back to its pool.
+func (t *durableTargets) release() {
+	if t.readers != nil {
+		clear(t.readers)
+		r := t.readers[:0]
+		t.readers = nil
+		readersPool.Put(&r)
+	}
 }
 
 // storeWait calls done once every store write it was given has
@@ -141,15 +156,36 @@ func (w *storeWait) finish(err error) {
 func (s *Server) route(m *session.Message) (n int, durables durableTargets) {
 	bp := matchPool.Get().(*[]subscriber)
 	subs := s.topics.match(m.Topic, (*bp)[:0])
-	storable := s.opts.Store != nil && (m.QoS > 0 || s.opts.QueueQoS0)
+	storable := s.opts.Store != nil && (m.QoS > 0 || s.limits().QueueQoS0)
+	rest := len(subs)
+	if storable {
+		// A durable session reads the message from the store and works
+		// out its delivery there (deliveryFor): its ordinary matches
+		// need no merging here, only one entry in durables.readers (a
+		// session listed twice is woken twice, which is harmless).
+		for i := range subs {
+			e := &subs[i]
+			if e.shared || !e.sess.IsDurable() {
+				continue
+			}
+			if !e.sub.NoLocal || m.From != e.sess.ClientID { // [MQTT-3.8.3-3]
+				if durables.readers == nil {
+					durables.readers = (*readersPool.Get().(*[]*session.Session))[:0]
+				}
+				durables.readers = append(durables.readers, e.sess)
+			}
+			e.sess = nil
+			rest--
+		}
+	}
 	// For a large fan-out, count each session's ordinary matches first so
 	// that only sessions with overlapping subscriptions pay for merging.
 	var counts map[*session.Session]int
-	if len(subs) > 16 {
-		counts = make(map[*session.Session]int, len(subs))
+	if rest > 16 {
+		counts = make(map[*session.Session]int, rest)
 		for i := range subs {
-			if !subs[i].shared {
-				counts[subs[i].sess]++
+			if e := &subs[i]; e.sess != nil && !e.shared {
+				counts[e.sess]++
 			}
 		}
 	}
@@ -189,12 +225,8 @@ func (s *Server) route(m *session.Message) (n int, durables durableTargets) {
 		if local {
 			continue
 		}
-		if storable && e.sess.IsDurable() {
-			if e.shared {
-				durables.shared = append(durables.shared, e.sess)
-			} else {
-				durables.readers = append(durables.readers, e.sess)
-			}
+		if storable && e.sess.IsDurable() { // a shared group's durable member
+			durables.shared = append(durables.shared, e.sess)
 			continue
 		}
 		if e.sess.Deliver(d) {

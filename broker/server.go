@@ -64,6 +64,9 @@ type Options struct {
 	// MaxClientIDLen is the longest client identifier accepted, in
 	// bytes; longer ones get CONNACK 0x85. Default 65535.
 	MaxClientIDLen int
+	// StatusRetention is how long the status record of a client gone
+	// offline is kept (status.go); 0 keeps records for ever.
+	StatusRetention time.Duration
 	// DenySubscribe lists topic filters no client may subscribe to; a
 	// SUBSCRIBE naming one exactly gets 0x80 (Unspecified error) for it.
 	DenySubscribe []string
@@ -135,10 +138,11 @@ type ListenerOptions struct {
 // listener is a listener being served and its connection count.
 type listener struct {
 	net.Listener
+	orig     net.Listener // as given to ServeListener, for SetListenerLimits
 	opts     ListenerOptions
+	limits   atomic.Pointer[listenerLimits] // MaxConnections, MaxConnectionRate in force
 	conns    atomic.Int64
-	rate     *rateLimiter // nil without MaxConnectionRate
-	refusals sampledLog   // log lines of refused connections
+	refusals sampledLog // log lines of refused connections
 }
 
 // DefaultOptions returns the options gatemq runs with when nothing is
@@ -205,12 +209,15 @@ func (o Options) withDefaults() Options {
 // Server is an MQTT broker. Create it with New, give it listeners with
 // Serve, stop it with Close.
 type Server struct {
-	opts     Options
+	opts     Options // as given to New; the live limits are in lim
+	lim      atomic.Pointer[Limits]
+	sysReset chan struct{} // SetLimits changed SysInterval
 	log      *slog.Logger
 	topics   topicTree
 	retained retainStore
 	sessions *session.Registry
 	stats    stats
+	status   *statusTracker // client online/offline records (status.go)
 	started  time.Time
 	ctx      context.Context
 	cancel   context.CancelFunc
@@ -233,20 +240,11 @@ type Server struct {
 func New(opts Options) *Server {
 	opts = opts.withDefaults()
 	ctx, cancel := context.WithCancel(context.Background())
-	var s *Server
-	relExpired := func(n int) { s.stats.relExpired.Add(uint64(n)) }
-	s = &Server{
-		opts: opts,
-		log:  opts.Logger,
-		sessions: session.NewRegistry(session.Options{
-			MaxInflight:    opts.MaxInflight,
-			MaxQueued:      opts.MaxQueued,
-			MaxQueuedBytes: opts.MaxQueuedBytes,
-			QueueQoS0:      opts.QueueQoS0,
-
-			AwaitRelTimeout: opts.AwaitRelTimeout,
-			RelExpired:      relExpired,
-		}),
+	lim := opts.limits()
+	s := &Server{
+		opts:      opts,
+		sysReset:  make(chan struct{}, 1),
+		log:       opts.Logger,
 		started:   time.Now(),
 		ctx:       ctx,
 		cancel:    cancel,
@@ -255,12 +253,13 @@ func New(opts Options) *Server {
 		wills:     make(map[string]*pendingWill),
 		expiries:  make(map[*session.Session]*expiryTimer),
 	}
-	if opts.SysInterval > 0 {
-		s.goTracked(s.sysLoop)
-	}
+	s.lim.Store(&lim)
+	s.sessions = session.NewRegistry(lim.sessionOptions(s.countRelExpired))
+	s.goTracked(s.sysLoop) // idle while SysInterval is 0
 	if opts.Store != nil {
 		s.goTracked(s.durableLoop)
 	}
+	s.status = newStatusTracker(s)
 	return s
 }
 
@@ -282,10 +281,12 @@ func (s *Server) Serve(ln net.Listener) error {
 
 // ServeListener is Serve with per-listener options.
 func (s *Server) ServeListener(netLn net.Listener, opts ListenerOptions) error {
+	orig := netLn
 	if opts.WebSocket {
 		netLn = s.newWSListener(netLn, opts.TLS)
 	}
-	ln := &listener{Listener: netLn, opts: opts, rate: newRateLimiter(opts.MaxConnectionRate)}
+	ln := &listener{Listener: netLn, orig: orig, opts: opts}
+	ln.limits.Store(newListenerLimits(opts.MaxConnections, opts.MaxConnectionRate))
 	s.mu.Lock()
 	if s.closing {
 		s.mu.Unlock()
@@ -333,8 +334,9 @@ func (s *Server) ServeListener(netLn net.Listener, opts ListenerOptions) error {
 // admit registers a new connection, or closes it and returns nil when the
 // server is closing or full, or the source is over its connection rate.
 func (s *Server) admit(ln *listener, nc net.Conn) *conn {
-	if !ln.rate.allow(nc.RemoteAddr(), time.Now().UnixNano()) {
-		s.refuseConn(ln, nc, &s.stats.connRateLimited, "connection refused: rate limit", "max_connection_rate", ln.opts.MaxConnectionRate)
+	ll := ln.limits.Load()
+	if !ll.rate.allow(nc.RemoteAddr(), time.Now().UnixNano()) {
+		s.refuseConn(ln, nc, &s.stats.connRateLimited, "connection refused: rate limit", "max_connection_rate", ll.rate.rate)
 		return nil
 	}
 	s.mu.Lock()
@@ -343,11 +345,11 @@ func (s *Server) admit(ln *listener, nc net.Conn) *conn {
 		nc.Close()
 		return nil
 	}
-	if s.opts.MaxConnections > 0 && len(s.conns) >= s.opts.MaxConnections {
-		s.refuseConn(ln, nc, &s.stats.connRefused, "connection refused: limit reached", "max_connections", s.opts.MaxConnections)
+	if max := s.limits().MaxConnections; max > 0 && len(s.conns) >= max {
+		s.refuseConn(ln, nc, &s.stats.connRefused, "connection refused: limit reached", "max_connections", max)
 		return nil
 	}
-	if max := ln.opts.MaxConnections; max > 0 && ln.conns.Load() >= int64(max) {
+	if max := ll.maxConns; max > 0 && ln.conns.Load() >= int64(max) {
 		s.refuseConn(ln, nc, &s.stats.connRefused, "connection refused: listener limit reached", "max_connections", max)
 		return nil
 	}
@@ -399,6 +401,8 @@ func (s *Server) Close(ctx context.Context) error {
 		e.t.Stop()
 	}
 	s.mu.Unlock()
+	// Last, once the connections have recorded their disconnects.
+	defer s.status.close()
 	s.cancel()
 	for _, c := range conns {
 		c.shutdown()

@@ -8,17 +8,32 @@ import (
 )
 
 // sysLoop publishes the $SYS topics every SysInterval, with Mosquitto's
-// names, as retained messages.
+// names, as retained messages. It idles while SysInterval is 0, and
+// starts over when SetLimits changes it.
 func (s *Server) sysLoop() {
-	t := time.NewTicker(s.opts.SysInterval)
-	defer t.Stop()
-	s.publishSys()
+	for s.sysTicks(s.limits().SysInterval) {
+	}
+}
+
+// sysTicks publishes the $SYS topics now and every period (never for 0)
+// until SysInterval changes, and returns true, or the server closes, and
+// returns false.
+func (s *Server) sysTicks(period time.Duration) bool {
+	var tick <-chan time.Time
+	if period > 0 {
+		t := time.NewTicker(period)
+		defer t.Stop()
+		tick = t.C
+		s.publishSys()
+	}
 	for {
 		select {
-		case <-t.C:
+		case <-tick:
 			s.publishSys()
+		case <-s.sysReset:
+			return true
 		case <-s.ctx.Done():
-			return
+			return false
 		}
 	}
 }

@@ -11,7 +11,8 @@ import (
 // /metrics, on a Unix socket and optionally on loopback TCP. Table [admin].
 type Admin struct {
 	// Socket is the path of the Unix socket, created with mode 0600.
-	// Key admin.socket; default "" (data_dir/admin.sock).
+	// Key admin.socket; default "" (data_dir/admin.sock, or under
+	// systemd's RuntimeDirectory= $RUNTIME_DIRECTORY/admin.sock).
 	Socket string `toml:"socket"`
 
 	// Address is a loopback host:port where the API is also served,

@@ -40,6 +40,14 @@ type Config struct {
 	// Admin configures the admin API. Table [admin].
 	Admin Admin `toml:"admin"`
 
+	// ClientStatus configures the client status records. Table
+	// [client_status].
+	ClientStatus ClientStatus `toml:"client_status"`
+
+	// PeerGroup configures the peer group of the site's gateways. Table
+	// [peer_group].
+	PeerGroup PeerGroup `toml:"peer_group"`
+
 	// Archive lists the message archive rules, one [[archive]] table
 	// each. Default: none.
 	Archive []Archive `toml:"archive"`
@@ -257,6 +265,7 @@ func Default() Config {
 	return Config{
 		DurableSessions: defaultDurableSessions(),
 		DurableStorage:  defaultDurableStorage(),
+		ClientStatus:    defaultClientStatus(),
 		DataDir:         "./data",
 		Log: Log{
 			Level:  "info",
@@ -283,6 +292,7 @@ func Default() Config {
 			DenySubscribe:         []string{},
 		},
 		Listeners: []Listener{{Address: "127.0.0.1:1883", Protocol: "mqtt", MaxConnectionRate: defaultMaxConnectionRate}},
+		PeerGroup: defaultPeerGroup(),
 	}
 }
 

@@ -21,7 +21,8 @@ type DurableSessions struct {
 type DurableStorage struct {
 	// NShards is the number of shards messages are split into by
 	// publisher, 1 to 1024; fixed when the store is first created. Key
-	// durable_storage.n_shards; default 16.
+	// durable_storage.n_shards; default 1 (see boltstore's
+	// package documentation, "Shards and pages").
 	NShards int `toml:"n_shards"`
 
 	// GenerationInterval is the time slice of one generation file,
@@ -55,7 +56,7 @@ func defaultDurableSessions() DurableSessions {
 
 func defaultDurableStorage() DurableStorage {
 	return DurableStorage{
-		NShards:                16,
+		NShards:                1,
 		GenerationInterval:     Duration(time.Hour),
 		MessageRetentionPeriod: Duration(24 * time.Hour),
 		BatchSize:              256,

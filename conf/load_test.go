@@ -91,7 +91,11 @@ func TestLoad_Full(t *testing.T) {
 		DurableStorage: DurableStorage{NShards: 4, GenerationInterval: Duration(30 * time.Minute),
 			MessageRetentionPeriod: Duration(6 * time.Hour), BatchSize: 128,
 			FlushInterval: Duration(2 * time.Millisecond), MaxBytes: 256 << 20},
-		Admin: Admin{Socket: "/run/gatemq/admin.sock", Address: "127.0.0.1:9883", TokenFile: "/etc/gatemq/admin.token"},
+		Admin:        Admin{Socket: "/run/gatemq/admin.sock", Address: "127.0.0.1:9883", TokenFile: "/etc/gatemq/admin.token"},
+		ClientStatus: ClientStatus{OfflineRetention: Duration(7 * 24 * time.Hour)},
+		PeerGroup: PeerGroup{Enable: true, Bind: "192.168.1.10:7947", Advertise: "10.0.0.10:17947",
+			Join: []string{"gw-2.local:7947", "192.168.1.12:7947"}, Name: "gw-1", SecretFile: "/etc/gatemq/peer.key",
+			GossipInterval: Duration(100 * time.Millisecond), ProbeInterval: Duration(500 * time.Millisecond)},
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Fatalf("Load(full.toml) =\n%+v\nwant\n%+v", c, want)
@@ -124,6 +128,12 @@ func TestLoad_Valid(t *testing.T) {
 		}},
 		{"byte order mark", "\xef\xbb\xbfdata_dir = \"/d\"\n", func(c Config) bool { return c.DataDir == "/d" }},
 		{"crlf", "[log]\r\nlevel = \"error\"\r\n", func(c Config) bool { return c.Log.Level == "error" }},
+		{"peer group on loopback needs no key", "[peer_group]\nenable = true\nbind = \"127.0.0.1:0\"\njoin = [\"127.0.0.1:7001\", \"[::1]:7002\"]\n", func(c Config) bool {
+			return c.PeerGroup.Enable && c.PeerGroup.SecretFile == "" && len(c.PeerGroup.Join) == 2
+		}},
+		{"peer group with a key and an advertised address", "[peer_group]\nenable = true\nbind = \"[::]:7946\"\nadvertise = \"[fd00::1]:7946\"\nsecret_file = \"/etc/gatemq/peer.key\"\nname = \"gw_1.site-a\"\n", func(c Config) bool {
+			return c.PeerGroup.Advertise == "[fd00::1]:7946" && c.PeerGroup.Name == "gw_1.site-a"
+		}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -150,6 +160,41 @@ var errorCases = []struct {
 		name:    "admin address not loopback, no token file",
 		content: "[admin]\naddress = \"0.0.0.0:9883\"\n",
 		want:    []string{"1: admin.token_file: required with admin.address", "2: admin.address: is not loopback"},
+	},
+	{
+		name:    "client status retention too short",
+		content: "[client_status]\noffline_retention = \"30s\"\n",
+		want:    []string{"2: client_status.offline_retention: 30s is out of range (want 0 for ever, or at least 1m0s)"},
+	},
+	{
+		name:    "peer group without a key on the network",
+		content: "[peer_group]\nenable = true\nbind = \"0.0.0.0:7946\"\n",
+		want:    []string{"1: peer_group.secret_file: required with bind \"0.0.0.0:7946\", which is not loopback"},
+	},
+	{
+		name: "peer group addresses, name and intervals",
+		content: `[peer_group]
+bind = "gw-1.local:7946"
+advertise = "10.0.0.1:0"
+join = ["gw-2:7946",
+  "gw-3"]
+name = "gw 1"
+gossip_interval = "1ms"
+probe_interval = "2m"
+`,
+		want: []string{
+			`2: peer_group.bind: invalid address "gw-1.local:7946": "gw-1.local" is not an IP address`,
+			`3: peer_group.advertise: invalid address "10.0.0.1:0": port "0" is not a number from 1 to 65535`,
+			`4: peer_group.join[1]: invalid address "gw-3" (want host:port`,
+			`6: peer_group.name: invalid name "gw 1": want letters, digits, '.', '_' or '-'`,
+			`7: peer_group.gossip_interval: 1ms is out of range (want 10ms to 10s)`,
+			`8: peer_group.probe_interval: 2m is out of range (want 50ms to 1m)`,
+		},
+	},
+	{
+		name:    "peer group on IPv6 any address without advertise",
+		content: "[peer_group]\nbind = \"[::]:7946\"\nsecret_file = \"/k\"\n",
+		want:    []string{`1: peer_group.advertise: required with bind "[::]:7946"`},
 	},
 	{
 		name:    "memory limit too small",

@@ -63,6 +63,8 @@ func (c *Config) validate() []*Error {
 
 	v.durable(c.DurableSessions, c.DurableStorage)
 	v.admin(c.Admin)
+	v.clientStatus(c.ClientStatus)
+	v.peerGroup(c.PeerGroup)
 	v.archive(c.Archive)
 
 	if len(c.Listeners) == 0 {

@@ -16,8 +16,12 @@
 #            queues of offline persistent sessions in memory and writes
 #            nothing per message (with `persistence true` it would only
 #            write at autosave or shutdown, never per message either).
-#            One publisher keeps $pub_inflight PUBLISHes in flight, each of
-#            50 keeps 10 (a fleet of small devices).
+#            One publisher keeps the brokers' Receive Maximum ($inflight)
+#            PUBLISHes in flight (a bridge or an adapter forwarding a
+#            backlog: enough for whole write batches), and once more
+#            $pub_inflight, where each round trip waits for a batch's
+#            flush interval and fsync; each of 50 keeps 10 (a fleet of
+#            small devices).
 #   drain    a durable session reconnecting (clean start 0) to
 #            $drain_n messages queued while it was offline: msgs/s from
 #            its first message to its last.
@@ -65,8 +69,8 @@ durable_run() {
 	done
 }
 
-ingest() { # ingest BROKER PID PORT PUBS SUBS LABEL
-	local pubs=$4 subs=$5 inflight_each=$pub_inflight
+ingest() { # ingest BROKER PID PORT PUBS SUBS LABEL [INFLIGHT]
+	local pubs=$4 subs=$5 inflight_each=${7:-$inflight}
 	[ "$pubs" -gt 1 ] && inflight_each=10
 	durable_subs "$1" "$3" dsub "$subs" "$dur_topic" || return 1
 	bench "$1" "$2" "$3" "$6" pub -c "$pubs" -q 1 -s "$size" -t "$dur_topic" -n $((dur_n / pubs)) -inflight "$inflight_each"
@@ -87,6 +91,7 @@ for run in $(seq "$runs"); do
 			durable_run "dur-$pubs-$subs-$run" ingest "$pubs" "$subs" "durable QoS 1, $pubs->$subs offline"
 		done
 	done
+	durable_run "dur-w-$run" ingest 1 1 "durable QoS 1, 1->1 offline, $pub_inflight in flight" "$pub_inflight"
 	durable_run "drain-$run" drain "durable drain of $drain_n queued"
 done
 

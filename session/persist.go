@@ -17,14 +17,13 @@ import (
 func (s *Session) SetDurable(d bool) {
 	s.mu.Lock()
 	s.durable = d
+	s.isDurable.Store(d)
 	s.mu.Unlock()
 }
 
 // IsDurable reports whether the session is durable.
 func (s *Session) IsDurable() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.durable
+	return s.isDurable.Load()
 }
 
 // TakeDirty reports whether the durable state changed since the last
@@ -60,6 +59,11 @@ func (s *Session) Enqueue(d Delivery) {
 
 // Wake calls the attached connection's wake function, if any.
 func (s *Session) Wake() {
+	if !s.online.Load() {
+		// Nothing to wake. A connection attaching after this load reads
+		// the store after whatever the caller changed before calling.
+		return
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.wake != nil {
@@ -137,6 +141,7 @@ func UnmarshalSaved(b []byte) (Saved, error) {
 func Restore(clientID string, st Saved, opts Options) *Session {
 	s := New(clientID, opts)
 	s.durable = true
+	s.isDurable.Store(true)
 	s.expiry = st.Expiry
 	s.lastSeen = time.Unix(0, st.LastSeen)
 	for _, sub := range st.Subs {
@@ -154,7 +159,11 @@ func (r *Registry) Restore(s *Session) {
 }
 
 // Options returns the options sessions of the registry get.
-func (r *Registry) Options() Options { return r.opts }
+func (r *Registry) Options() Options {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.opts
+}
 
 // InflightEntry is one in-flight delivery as persisted: the message is
 // not copied, only its record.

@@ -69,3 +69,25 @@ func (r *Registry) All() []*Session {
 	}
 	return out
 }
+
+// SetOptions changes the options of the registry's sessions: sessions
+// opened from now on get opts, and the existing ones apply its queue caps
+// (MaxQueued, MaxQueuedBytes, QueueQoS0) and AwaitRelTimeout from their
+// next delivery and MaxInflight from their next Attach. Deliveries queued
+// beyond a lowered cap stay queued.
+func (r *Registry) SetOptions(opts Options) {
+	opts = opts.withDefaults()
+	r.mu.Lock()
+	r.opts = opts
+	all := make([]*Session, 0, len(r.m))
+	for _, s := range r.m {
+		all = append(all, s)
+	}
+	r.mu.Unlock()
+	// Not under r.mu: the lock order has no registry-then-session pair.
+	for _, s := range all {
+		s.mu.Lock()
+		s.opts = opts
+		s.mu.Unlock()
+	}
+}

@@ -2,6 +2,7 @@ package session
 
 import (
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -42,10 +43,10 @@ func (o Options) withDefaults() Options {
 // documentation for how it is shared between goroutines.
 type Session struct {
 	ClientID string
-	opts     Options
 
 	// mu guards every field below.
 	mu          sync.Mutex
+	opts        Options // Registry.SetOptions changes it
 	subs        map[string]Subscription
 	expiry      uint32 // Session Expiry Interval in seconds; 0 ends with the connection
 	owner       any    // the attached connection, nil while offline
@@ -63,7 +64,10 @@ type Session struct {
 	relExpired  uint64
 	lastSeen    time.Time
 	durable     bool // messages come from the store, state is persisted
-	dirty       bool // durable state changed since it was last persisted
+	// isDurable and online mirror durable and owner != nil for the
+	// routing of every message, which reads them without taking mu.
+	isDurable, online atomic.Bool
+	dirty             bool // durable state changed since it was last persisted
 	// Durable is the broker's per-session durable delivery state (cursors,
 	// read positions); the broker guards it with its own lock.
 	Durable any
@@ -89,6 +93,7 @@ func (s *Session) Attach(owner any, recvMax int, wake func()) (prev any) {
 	defer s.mu.Unlock()
 	prev = s.owner
 	s.owner = owner
+	s.online.Store(true)
 	s.wake = wake
 	s.window = s.opts.MaxInflight
 	if recvMax > 0 && recvMax < s.window {
@@ -109,6 +114,7 @@ func (s *Session) Reserve(owner any) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.owner = owner
+	s.online.Store(true)
 	s.wake = nil
 }
 
@@ -121,6 +127,7 @@ func (s *Session) Detach(owner any) bool {
 		return false
 	}
 	s.owner = nil
+	s.online.Store(false)
 	s.wake = nil
 	s.lastSeen = time.Now()
 	return true
@@ -128,9 +135,7 @@ func (s *Session) Detach(owner any) bool {
 
 // Online reports whether a connection is attached.
 func (s *Session) Online() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.owner != nil
+	return s.online.Load()
 }
 
 // LastSeen returns when a connection was last attached or detached.
