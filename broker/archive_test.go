@@ -175,3 +175,28 @@ func BenchmarkServer_QoS1OneToOneArchive(b *testing.B) {
 	opts.Archive = openArchive(b, "#")
 	benchPubSubWith(b, 1, opts)
 }
+
+// A rule on the client events keeps a history of connects and
+// disconnects.
+func TestServer_ArchiveClientEvents(t *testing.T) {
+	a := openArchive(t, "$SYS/brokers/+/clients/#")
+	opts := testOptions()
+	opts.Archive = a
+	_, addr := newTestBroker(t, opts)
+	c := dialRaw(t, addr, packet.V311)
+	c.mustConnect("dev-7", true)
+	c.disconnect()
+	waitFor(t, 5*time.Second, func() error {
+		var got []string
+		for _, m := range archived(t, a) {
+			if !strings.Contains(string(m.Payload), `"client_id":"dev-7"`) {
+				return fmt.Errorf("archived %s %s", m.Topic, m.Payload)
+			}
+			got = append(got, m.Topic[strings.LastIndexByte(m.Topic, '/')+1:])
+		}
+		if !slices.Equal(got, []string{"connected", "disconnected"}) {
+			return fmt.Errorf("archived events %v", got)
+		}
+		return nil
+	})
+}
