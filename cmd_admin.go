@@ -246,8 +246,8 @@ func kickMain(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-// parseIDOpFlags parses a client ID, before or after the operator flags,
-// for the commands about one client. It prints usageLine or the error and
+// parseIDOpFlags parses a client or message ID, before or after the
+// operator flags, for the commands about one client or message. It prints usageLine or the error and
 // returns false when the arguments are wrong.
 func parseIDOpFlags(name string, args []string, stderr io.Writer, usageLine string) (string, opFlags, bool) {
 	var id string

@@ -20,6 +20,7 @@ import (
 	"gatemq/boltstore"
 	"gatemq/broker"
 	"gatemq/conf"
+	"gatemq/internal/topic"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -60,6 +61,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return exportMain(args, stdout, stderr)
 	case "import":
 		return importMain(args, os.Stdin, stdout, stderr)
+	case "messages":
+		return messagesMain(args, stdout, stderr)
 	case "passwd":
 		return auth.PasswdMain(args, os.Stdin, stdout, stderr)
 	case "default-config":
@@ -92,6 +95,9 @@ func usage(w io.Writer) {
        gatemq peers [-data-dir DIR | -config FILE] [-json]
        gatemq export [-data-dir DIR | -config FILE] [-o FILE]
        gatemq import [-data-dir DIR | -config FILE] [FILE]
+       gatemq messages list --topic TOPIC [--from TIME] [--to TIME] [--limit N] [--after ID] [--newest|--oldest]
+                            [-data-dir DIR | -config FILE] [-json]
+       gatemq messages get ID [-data-dir DIR | -config FILE] [-json]
 `)
 }
 
@@ -149,6 +155,15 @@ func serve(args []string, stderr io.Writer) int {
 		defer store.Close()
 		opts.Store = store
 	}
+	archive, err := openArchive(cfg, log)
+	if err != nil {
+		log.Error("open message archive", "err", err)
+		return 1
+	}
+	if archive != nil {
+		defer archive.Close() // after the server: what it queued is committed
+		opts.Archive = archive
+	}
 	srv := broker.New(opts)
 	if err := srv.Restore(); err != nil {
 		log.Error("restore durable state", "err", err)
@@ -182,7 +197,7 @@ func serve(args []string, stderr io.Writer) int {
 	log.Info("gatemq started", "version", version, "data_dir", abs)
 	sd := startSystemd(log, health(srv, store))
 	peers := startPeers(cfg, peerKey, store, log)
-	stopAdmin := startAdmin(cfg, srv, store, peers, log)
+	stopAdmin := startAdmin(cfg, srv, store, peers, archive, log)
 	rl := &reloader{path: *configPath, listen: *listen, dataDir: *dataDir, started: cfg, cfg: cfg,
 		log: log, level: logLevel, srv: srv, files: files, lns: lns, sd: sd}
 
@@ -322,4 +337,22 @@ func openStore(cfg conf.Config, log *slog.Logger) (*boltstore.Store, error) {
 		MaxBytes:           int64(st.MaxBytes),
 		Logger:             log.With("component", "boltstore"),
 	})
+}
+
+// openArchive opens the message archive in DATA_DIR/archive when the
+// configuration has [[archive]] rules, or when an earlier configuration
+// left an archive there (its messages stay readable until their
+// retention); it returns nil otherwise.
+func openArchive(cfg conf.Config, log *slog.Logger) (*boltstore.Archive, error) {
+	dir := filepath.Join(cfg.DataDir, "archive")
+	if len(cfg.Archive) == 0 {
+		if _, err := os.Stat(dir); err != nil {
+			return nil, nil
+		}
+	}
+	o := boltstore.ArchiveOptions{Match: topic.Match, Logger: log.With("component", "archive")}
+	for _, r := range cfg.Archive {
+		o.Rules = append(o.Rules, boltstore.ArchiveRule{Filter: r.Topic, Retention: r.Retention.D(), MaxBytes: int64(r.MaxBytes)})
+	}
+	return boltstore.OpenArchive(dir, &o)
 }

@@ -18,7 +18,7 @@ import (
 // returns the function that stops it. A failure is logged and leaves the
 // broker running without the API (or without its TCP side): MQTT matters
 // more than the operator's view of it.
-func startAdmin(cfg conf.Config, srv *broker.Server, store *boltstore.Store, peers *gossip.Group, log *slog.Logger) (stop func()) {
+func startAdmin(cfg conf.Config, srv *broker.Server, store *boltstore.Store, peers *gossip.Group, archive *boltstore.Archive, log *slog.Logger) (stop func()) {
 	log = log.With("component", "admin")
 	dataDir, _ := filepath.Abs(cfg.DataDir)
 	opts := admin.Options{Broker: srv, Presets: srv, Retained: srv, Logger: log, DataDir: dataDir}
@@ -27,6 +27,9 @@ func startAdmin(cfg conf.Config, srv *broker.Server, store *boltstore.Store, pee
 	}
 	if peers != nil {
 		opts.Peers = peers
+	}
+	if archive != nil {
+		opts.Archive = archive
 	}
 	if cfg.Admin.TokenFile != "" {
 		tok, err := admin.ReadToken(cfg.Admin.TokenFile)

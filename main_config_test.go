@@ -22,7 +22,8 @@ var (
 )
 
 // tomlKeys returns the keys a TOML example documents, as table.key,
-// including keys shown commented out ("# allow_anonymous = true").
+// including keys and tables shown commented out ("# allow_anonymous =
+// true", "# [[archive]]").
 func tomlKeys(text string) []string {
 	var keys []string
 	table := ""
@@ -109,7 +110,8 @@ func TestDefaultConfig_EveryKey(t *testing.T) {
 	}
 	// Keys conf.Print leaves out when unset must be in both, commented.
 	for _, k := range []string{"listener.allow_anonymous", "listener.durable_sessions",
-		"offline.topic", "offline.mode", "offline.max_messages", "offline.max_bytes", "offline.retention"} {
+		"offline.topic", "offline.mode", "offline.max_messages", "offline.max_bytes", "offline.retention",
+		"archive.topic", "archive.retention", "archive.max_bytes"} {
 		if !slices.Contains(example, k) {
 			t.Errorf("optional key %s is missing from scripts/gatemq.toml", k)
 		}

@@ -15,6 +15,8 @@
 //	GET  /api/v1/retained              retained messages (topics and sizes, no payloads)
 //	GET  /api/v1/ds                    the durable store's description (gatemq ds info)
 //	GET  /api/v1/peers                 the peer group's members (gatemq peers)
+//	GET  /api/v1/messages?topic=T&...  a page of archived messages (gatemq messages list)
+//	GET  /api/v1/messages/{id}         one archived message (gatemq messages get)
 //	POST or DELETE /api/v1/clients/{client_id}
 //	                                   kick: v5 DISCONNECT 0x98, then close
 //
@@ -22,10 +24,11 @@
 //
 // # Dependencies
 //
-// The package reads the broker, the store and the peer group through
-// three small interfaces, Broker, Store and Peers, that *broker.Server,
-// *boltstore.Store and *gossip.Group implement; tests use fakes. /metrics is written by prom.go, in the
-// Prometheus text format, without a metrics library (metrics.go says why);
-// the tests parse it with github.com/prometheus/common/expfmt, a test-only
-// dependency.
+// The package reads the broker, the store, the peer group and the
+// message archive through small interfaces, Broker, Store, Peers and
+// Archive, that *broker.Server, *boltstore.Store, *gossip.Group and
+// *boltstore.Archive implement; tests use fakes. /metrics is written by
+// prom.go, in the Prometheus text format, without a metrics library
+// (metrics.go says why); the tests parse it with
+// github.com/prometheus/common/expfmt, a test-only dependency.
 package admin

@@ -27,6 +27,8 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("GET /api/v1/peers", s.peers)
 	s.presetRoutes()
 	s.retainedRoutes()
+	s.mux.HandleFunc("GET /api/v1/messages", s.messages)
+	s.mux.HandleFunc("GET /api/v1/messages/{id}", s.message)
 }
 
 // healthz answers while the process can serve HTTP at all.

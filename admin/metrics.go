@@ -21,8 +21,9 @@ import (
 // needs of one is prom.go.
 type metrics struct {
 	b       Broker
-	st      Store // nil without a store
-	peers   Peers // nil without a peer group
+	st      Store   // nil without a store
+	peers   Peers   // nil without a peer group
+	ar      Archive // nil without a message archive
 	commitS *histogram
 	batch   *histogram
 }
@@ -52,6 +53,9 @@ func (m *metrics) write(w io.Writer) {
 	}
 	if m.peers != nil {
 		writePeers(w, m.peers)
+	}
+	if m.ar != nil {
+		writeArchive(w, m.ar)
 	}
 }
 

@@ -8,7 +8,6 @@ import (
 	"unicode/utf8"
 
 	"gatemq/broker"
-	"gatemq/broker/packet"
 )
 
 // RetainedEditor is what the retained-message endpoints need beyond the
@@ -36,21 +35,6 @@ type RetainedDetail struct {
 	PayloadText *string `json:"payload_text,omitempty"`
 }
 
-// MessageProperties are a message's v5 properties.
-type MessageProperties struct {
-	PayloadFormat   *byte          `json:"payload_format_indicator,omitempty"`
-	ContentType     string         `json:"content_type,omitempty"`
-	ResponseTopic   string         `json:"response_topic,omitempty"`
-	CorrelationData []byte         `json:"correlation_data,omitempty"` // base64
-	UserProperties  []UserProperty `json:"user_properties,omitempty"`
-}
-
-// UserProperty is a v5 user property.
-type UserProperty struct {
-	Key   string `json:"key"`
-	Value string `json:"value"`
-}
-
 // NewRetainedDetail converts the broker's retained message.
 func NewRetainedDetail(m broker.RetainedMessage) RetainedDetail {
 	d := RetainedDetail{Retained: newRetained(m.RetainedInfo), PayloadBase64: m.Payload}
@@ -61,18 +45,7 @@ func NewRetainedDetail(m broker.RetainedMessage) RetainedDetail {
 		t := string(m.Payload)
 		d.PayloadText = &t
 	}
-	p := m.Props
-	mp := MessageProperties{ContentType: p.ContentType, ResponseTopic: p.ResponseTopic, CorrelationData: p.CorrelationData}
-	if p.Present.Has(packet.PropPayloadFormat) {
-		f := p.PayloadFormat
-		mp.PayloadFormat = &f
-	}
-	for _, u := range p.User {
-		mp.UserProperties = append(mp.UserProperties, UserProperty{u.Key, u.Value})
-	}
-	if mp.PayloadFormat != nil || mp.ContentType != "" || mp.ResponseTopic != "" || mp.CorrelationData != nil || mp.UserProperties != nil {
-		d.Properties = &mp
-	}
+	d.Properties = newMessageProperties(m.Props)
 	return d
 }
 

@@ -72,6 +72,9 @@ type Options struct {
 	// Retained serves the retained-message filter, get and delete
 	// (retained.go); nil answers 404 to them.
 	Retained RetainedEditor
+	// Archive is the message archive; nil when there is none (GET
+	// /api/v1/messages then answers 404 and its metrics are absent).
+	Archive Archive
 	// Token is the bearer token requests on TCP listeners must carry.
 	// ServeTCP refuses to start without one.
 	Token string
@@ -110,6 +113,7 @@ func New(opts Options) *Server {
 	}
 	s := &Server{opts: opts, log: opts.Logger, mux: http.NewServeMux()}
 	s.metrics = newMetrics(opts.Broker, opts.Store, opts.Peers)
+	s.metrics.ar = opts.Archive
 	s.routes()
 	return s
 }

@@ -2,37 +2,6 @@ package bench
 
 import "testing"
 
-func TestMatch(t *testing.T) {
-	cases := []struct {
-		filter, topic string
-		want          bool
-	}{
-		{"a/b", "a/b", true},
-		{"a/b", "a/c", false},
-		{"a/+", "a/b", true},
-		{"a/+", "a/b/c", false},
-		{"a/+", "a", false},
-		{"a/#", "a", true}, // # includes the parent level
-		{"a/#", "a/b/c", true},
-		{"#", "a/b", true},
-		{"+/+", "/x", true},
-		{"+", "/x", false},
-		{"bench/in/+", "bench/in/42", true},
-		{"bench/in/+", "bench/out/42", false},
-		{"a", "a/b", false},
-		{"#", "$SYS/broker", false}, // [MQTT-4.7.2-1]
-		{"+/broker", "$SYS/broker", false},
-		{"$SYS/#", "$SYS/broker", true},
-	}
-	for _, tc := range cases {
-		t.Run(tc.filter+" "+tc.topic, func(t *testing.T) {
-			if got := match(tc.filter, tc.topic); got != tc.want {
-				t.Errorf("match(%q, %q) = %v, want %v", tc.filter, tc.topic, got, tc.want)
-			}
-		})
-	}
-}
-
 func TestFanout(t *testing.T) {
 	cases := []struct {
 		name    string

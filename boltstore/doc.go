@@ -141,6 +141,68 @@
 // fails it and reports it; it is never returned as data. Check verifies
 // bbolt's page structure and every checksum.
 //
+// # Archive
+//
+// The message archive (Archive, OpenArchive) is a second, independent set
+// of files under its own directory (DATA_DIR/archive): every message on
+// the topics of the archive rules, kept for operators to list by topic and
+// time, whatever its subscribers. It does not share files or writers with
+// the durable store. A message is stored once, under the matching rule
+// with the longest retention.
+//
+//	r-<FNV-1a 64 of the rule's filter, 16 hex>/   one directory per rule
+//	    seg-<first ID, 16 hex>.db                  one bbolt file per segment
+//
+// Each segment file holds:
+//
+//	"info"  "filter" -> the rule's filter, "retention" -> ns (uint64 BE),
+//	        "max_bytes" -> uint64 BE, "count" -> messages in the file
+//	"m"     first ID (uint64 BE) -> block: [uint32 BE n][record, n bytes]...
+//	"t"     topic + 0x00 + first ID -> IDs (uint64 BE each)
+//
+// A block holds a run of one rule's messages from one write batch (16 KiB,
+// or one larger message), each record in the format above keyed by its ID,
+// so each carries its own CRC-32C; the topic index has one key per topic
+// and commit listing that topic's messages, each found in the block that
+// holds its ID. archive_block.go says why: a key per message cost the
+// writer three times as much, and blocks as large as a batch made bbolt
+// write every value four times over.
+//
+// The ID is the time the message reached the archive in unix nanoseconds,
+// made unique and increasing by the writer (a clock stepping back, or a
+// restart with a clock behind, continues from the last ID + 1), so ID
+// order is time order and a time range is an ID range. A topic's messages
+// list from the "t" bucket (a seek to topic+0x00+from, then in key order
+// either way, each ID looked up in "m"); a filter with wildcards scans the
+// "m" blocks by time and asks each record's topic, each page bounded in
+// records looked at.
+// Topics never hold U+0000 [MQTT-4.7.3-2], so topic+0x00 is an exact
+// prefix.
+//
+// Segments are closed after a sixteenth of the rule's retention (at least
+// a minute, at most a day) and, with a cap, at a sixteenth of max_bytes
+// (at least 64 KiB). Retention deletes a segment file once its last
+// message is past it (List and Get hide older messages at once). The cap
+// deletes the oldest files while the rule's files leave less than two
+// segments' room under it, before each chunk of at most half a segment is
+// written, so the files never exceed it (a chunk grows its file by at
+// most a doubling). The oldest messages go first and space returns at
+// once, as for generations. The newest segment of a configured rule is
+// rewritten with the rule's settings at open; a directory no rule names
+// any more keeps being read and is deleted by the retention and cap its
+// newest segment recorded.
+//
+// Writes are batched by one writer goroutine (batcher, batch.go: 4096
+// messages or 10ms after the first, one transaction per rule with
+// messages in the batch); at most 16 MiB of messages wait for it, beyond
+// which Add waits. Add does not wait for the commit; its done callback, if
+// any, runs after it. The broker does not wait: a crash loses the
+// messages of the batches not yet committed (the last few milliseconds),
+// a clean Close commits everything queued. A failed commit loses its
+// batch, counted in ArchiveStats.Failed and logged. List skips and counts
+// a record failing its checksum (or one a block's lengths or an index
+// entry do not lead to); Get returns ErrCorrupt.
+//
 // # Concurrency
 //
 // Store's methods are safe for concurrent use. Store.mu guards the list of

@@ -23,6 +23,9 @@ var (
 	// ErrKeyTooLong is returned for a write whose key would exceed
 	// bbolt's limit: a client ID longer than MaxClientIDLen.
 	ErrKeyTooLong = errors.New("boltstore: key too long")
+	// ErrNotFound is returned by Archive.Get for an ID the archive does
+	// not hold (never written, or dropped by retention or a cap).
+	ErrNotFound = errors.New("boltstore: not found")
 )
 
 // MaxClientIDLen is the longest client ID whose session, cursors and

@@ -127,13 +127,17 @@ type generation struct {
 	lrn  *learner // patterns; written by the writer goroutine with s.mu held
 }
 
-func (s *Store) boltOptions() *bolt.Options {
+func (s *Store) boltOptions() *bolt.Options { return boltOptions(s.opts.OpenFile, s.opts.ReadOnly) }
+
+// boltOptions are the bbolt options of every file of the package, the
+// store's and the archive's.
+func boltOptions(openFile func(string, int, os.FileMode) (*os.File, error), readOnly bool) *bolt.Options {
 	return &bolt.Options{
 		Timeout:        time.Second,
 		NoFreelistSync: true, // the freelist is rebuilt on open; fewer bytes per commit
 		FreelistType:   bolt.FreelistMapType,
-		OpenFile:       s.opts.OpenFile,
-		ReadOnly:       s.opts.ReadOnly,
+		OpenFile:       openFile,
+		ReadOnly:       readOnly,
 	}
 }
 

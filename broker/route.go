@@ -35,6 +35,7 @@ func (s *Server) publishThen(m *session.Message, onStored func(error)) (n int, s
 // stored message, so that a PUBLISH resent after a crash is recognised
 // and not stored again.
 func (s *Server) publishOnce(m *session.Message, once []byte, onStored func(error)) (n int, stored bool) {
+	s.archive(m)
 	var (
 		durables durableTargets
 		w        *storeWait // made when something is written: most messages are not

@@ -105,6 +105,10 @@ type Options struct {
 	// PresetRules are the configured preset subscriptions (presets.go);
 	// SetPresetRules replaces them.
 	PresetRules []PresetRule
+
+	// Archive keeps every message on the topics of its rules (see
+	// archive.go); nil archives nothing.
+	Archive Archive
 }
 
 // ListenerOptions configures one listener given to ServeListener.

@@ -10,8 +10,10 @@ import (
 
 // benchPubSub measures one publisher to one subscriber over loopback
 // through a real broker: b.N messages of 64 bytes at qos.
-func benchPubSub(b *testing.B, qos byte) {
-	opts := testOptions()
+func benchPubSub(b *testing.B, qos byte) { benchPubSubWith(b, qos, testOptions()) }
+
+// benchPubSubWith is benchPubSub on a broker with opts.
+func benchPubSubWith(b *testing.B, qos byte, opts Options) {
 	opts.MaxQueued = 1 << 20
 	opts.MaxInflight = 65535
 	_, addr := newTestBroker(b, opts)

@@ -56,6 +56,10 @@ type Config struct {
 	// when they connect, one [[preset_subscription]] table each
 	// (presets.go). Default none.
 	PresetSubscriptions []PresetSubscription `toml:"preset_subscription"`
+
+	// Archive lists the message archive rules, one [[archive]] table
+	// each. Default: none.
+	Archive []Archive `toml:"archive"`
 }
 
 // Log configures logging.

@@ -458,35 +458,40 @@ protocol = "websocket"
 
 func TestLoad_Errors(t *testing.T) {
 	for _, tc := range errorCases {
-		t.Run(tc.name, func(t *testing.T) {
-			path := writeConfig(t, tc.content)
-			c, err := Load(path)
-			if err == nil {
-				t.Fatalf("Load succeeded: %+v", c)
-			}
-			if !reflect.DeepEqual(c, Config{}) {
-				t.Errorf("Load returned a non-zero Config with an error")
-			}
-			got := strings.Split(err.Error(), "\n")
-			if len(got) != len(tc.want) {
-				t.Fatalf("Load: %d errors, want %d:\n%v", len(got), len(tc.want), err)
-			}
-			for i, w := range tc.want {
-				// "line: key: message" → "path:line: key: " prefix and message.
-				prefix, msg, _ := strings.Cut(w, ": ")
-				if k, m, ok := strings.Cut(msg, ": "); ok && !strings.Contains(k, " ") {
-					prefix, msg = prefix+": "+k, m
-				}
-				prefix = path + ":" + prefix + ": "
-				if !strings.HasPrefix(got[i], prefix) || !strings.Contains(got[i][len(prefix):], msg) {
-					t.Errorf("error %d = %q\nwant prefix %q and %q", i, got[i], prefix, msg)
-				}
-			}
-			var e *Error
-			if !errors.As(err, &e) || e.File != path || e.Line == 0 {
-				t.Errorf("errors.As(*Error) = %+v", e)
-			}
-		})
+		t.Run(tc.name, func(t *testing.T) { checkLoadErrors(t, tc.content, tc.want) })
+	}
+}
+
+// checkLoadErrors loads content and checks that it fails with the errors
+// in want, each "line: key: message", in order.
+func checkLoadErrors(t *testing.T, content string, want []string) {
+	t.Helper()
+	path := writeConfig(t, content)
+	c, err := Load(path)
+	if err == nil {
+		t.Fatalf("Load succeeded: %+v", c)
+	}
+	if !reflect.DeepEqual(c, Config{}) {
+		t.Errorf("Load returned a non-zero Config with an error")
+	}
+	got := strings.Split(err.Error(), "\n")
+	if len(got) != len(want) {
+		t.Fatalf("Load: %d errors, want %d:\n%v", len(got), len(want), err)
+	}
+	for i, w := range want {
+		// "line: key: message" → "path:line: key: " prefix and message.
+		prefix, msg, _ := strings.Cut(w, ": ")
+		if k, m, ok := strings.Cut(msg, ": "); ok && !strings.Contains(k, " ") {
+			prefix, msg = prefix+": "+k, m
+		}
+		prefix = path + ":" + prefix + ": "
+		if !strings.HasPrefix(got[i], prefix) || !strings.Contains(got[i][len(prefix):], msg) {
+			t.Errorf("error %d = %q\nwant prefix %q and %q", i, got[i], prefix, msg)
+		}
+	}
+	var e *Error
+	if !errors.As(err, &e) || e.File != path || e.Line == 0 {
+		t.Errorf("errors.As(*Error) = %+v", e)
 	}
 }
 

@@ -67,6 +67,7 @@ func (c *Config) validate() []*Error {
 	v.peerGroup(c.PeerGroup)
 	v.offline(c.Offline, c.DurableStorage.MessageRetentionPeriod)
 	v.presets(c.PresetSubscriptions)
+	v.archive(c.Archive)
 
 	if len(c.Listeners) == 0 {
 		v.add("listener", errors.New("at least one listener is required"))

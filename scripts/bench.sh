@@ -15,6 +15,7 @@
 #   BENCH_LAT_RATE=2000 msgs/s of the QoS 1 latency load
 #   BENCH_CONNS=5000    idle connections of the memory load
 #   BENCH_DURABLE=0     skip the durable-session loads (issue 3)
+#   BENCH_ARCHIVE=0     skip the message archive loads (issue 4)
 #   BENCH_OUT=DIR       keep results.jsonl, the table and broker logs in DIR
 #   BENCH_NO_BUILD=1    use ./gatemq as it is
 #   GATEMQ=PATH         use this gatemq binary (not built)
@@ -138,7 +139,9 @@ wait_listening() {
 }
 
 # start_broker NAME TAG: starts a fresh broker and sets broker_pid and
-# broker_port. TAG names its files.
+# broker_port. TAG names its files. For gatemq, $gatemq_extra is added to
+# its configuration file.
+gatemq_extra=
 start_broker() {
 	local name=$1 tag=$2 try port pid
 	for try in 1 2 3 4 5; do
@@ -159,6 +162,8 @@ start_broker() {
 				[[listener]]
 				address = "127.0.0.1:1883"
 				max_connection_rate = 0
+
+				$gatemq_extra
 			EOF
 			"$gatemq" -config "$tmp/$tag.toml" -listen "127.0.0.1:$port" -data-dir "$tmp/$tag.data" \
 				>>"$out/$tag.log" 2>&1 &
@@ -285,6 +290,9 @@ done
 if [ "${BENCH_DURABLE:-1}" != 0 ]; then
 	. scripts/bench_durable.sh
 fi
+if [ "${BENCH_ARCHIVE:-1}" != 0 ]; then
+	. scripts/bench_archive.sh
+fi
 
 # --- table -----------------------------------------------------------------
 
@@ -294,8 +302,14 @@ mosq_version=$({ "$mosq" -h 2>&1 || true; } | head -1)
 echo "gatemq $version vs ${mosq_version:-mosquitto}, $runs run(s), payload $size B, $(nproc) CPUs, $(date -u +%Y-%m-%dT%H:%MZ)"
 echo
 "$gatemq" bench report -brokers "$(IFS=,; echo "${brokers[*]}")" "$results" | tee "$out/table.md"
+if [ -s "$out/archive.jsonl" ]; then
+	echo
+	echo "Message archive: gatemq with [[archive]] topic = \"#\" (gatemq+archive) against the same gatemq without it; ratio > 1.0 means the archive costs nothing"
+	echo
+	"$gatemq" bench report -brokers "gatemq+archive,gatemq" "$out/archive.jsonl" | tee "$out/archive.md"
+fi
 
-lost=$(grep -o '"lost":[0-9]*' "$results" | awk -F: '{s += $2} END {print s + 0}')
+lost=$(cat "$results" "$out/archive.jsonl" 2>/dev/null | grep -o '"lost":[0-9]*' | awk -F: '{s += $2} END {print s + 0}')
 if [ "$lost" != 0 ] || [ "$failed_runs" != 0 ]; then
 	echo
 	echo "FAIL: $lost message(s) lost, $failed_runs run(s) failed (logs: ${BENCH_OUT:-set BENCH_OUT to keep them})"

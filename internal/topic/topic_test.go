@@ -1,0 +1,46 @@
+package topic
+
+import "testing"
+
+func TestMatch(t *testing.T) {
+	cases := []struct {
+		filter, topic string
+		want          bool
+	}{
+		{"a/b", "a/b", true},
+		{"a/b", "a/c", false},
+		{"a/b", "a", false},
+		{"a", "a/b", false},
+		{"a/+", "a/b", true},
+		{"a/+", "a/", true},
+		{"a/+", "a/b/c", false},
+		{"a/+", "a", false},
+		{"a/#", "a", true}, // # includes the parent level
+		{"a/#", "a/b/c", true},
+		{"a/#", "b", false},
+		{"a/b/#", "a/b", true},
+		{"a/b/#", "a/bc", false},
+		{"a/+/c", "a/b/c", true},
+		{"a/+/c", "a/b/d", false},
+		{"#", "a/b", true},
+		{"#", "/", true},
+		{"+", "a", true},
+		{"+", "", true},
+		{"+/+", "/x", true},
+		{"+", "/x", false},
+		{"bench/in/+", "bench/in/42", true},
+		{"bench/in/+", "bench/out/42", false},
+		{"#", "$SYS/broker", false}, // [MQTT-4.7.2-1]
+		{"+/broker", "$SYS/broker", false},
+		{"$SYS/#", "$SYS/broker", true},
+		{"$SYS/+", "$SYS/broker", true},
+	}
+	for _, tc := range cases {
+		if got := Match(tc.filter, tc.topic); got != tc.want {
+			t.Errorf("Match(%q, %q) = %v, want %v", tc.filter, tc.topic, got, tc.want)
+		}
+	}
+	if n := testing.AllocsPerRun(100, func() { Match("sensors/+/temp/#", "sensors/17/temp/x/y") }); n != 0 {
+		t.Errorf("Match allocates %.0f times", n)
+	}
+}
