@@ -37,7 +37,7 @@ func exportMain(args []string, stdout, stderr io.Writer) int {
 	if errors.Is(err, errNoBroker) {
 		var st *boltstore.Store
 		if st, err = openStoreReadOnly(of.dataDir); err == nil {
-			_, err = boltstore.Export(w, st.Site(), st.NShards(), time.Now(), st.Files("ds"))
+			err = exportDir(w, st, of.dataDir)
 			st.Close()
 		}
 	}
@@ -46,6 +46,21 @@ func exportMain(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// exportDir writes the store st of a stopped broker's data directory,
+// and its message archive when there is one.
+func exportDir(w io.Writer, st *boltstore.Store, dataDir string) error {
+	files := st.Files("ds")
+	if _, err := os.Stat(filepath.Join(dataDir, "archive")); err == nil {
+		_, err := withArchive(dataDir, func(a *boltstore.Archive) (struct{}, error) {
+			_, err := boltstore.Export(w, st.Site(), st.NShards(), time.Now(), append(files, a.Files("archive")...))
+			return struct{}{}, err
+		})
+		return err
+	}
+	_, err := boltstore.Export(w, st.Site(), st.NShards(), time.Now(), files)
+	return err
 }
 
 // createOutput opens path for writing through a temporary file renamed

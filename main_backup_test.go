@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -41,17 +42,16 @@ func v5Session(t *testing.T, addr, id string, clean bool) (net.Conn, *bufio.Read
 	return nc, br, ack
 }
 
-// TestMain_ExportImport backs up a running broker's store with `gatemq
-// export`, restores it with `gatemq import` into an empty data
-// directory, and starts a broker there: the durable session is back
-// with the messages queued for it, the retained message too, and an
-// export of the restored directory is the same text as the backup.
+// TestMain_ExportImport backs up a running broker's store and message
+// archive with `gatemq export`, restores them with `gatemq import` into
+// an empty data directory, and starts a broker there: the durable
+// session is back with the messages queued for it, the retained message
+// and the archive too, and an export of the restored directory is the
+// same text as the backup.
 func TestMain_ExportImport(t *testing.T) {
 	bin := buildBinary(t)
 	dirA, dirB := t.TempDir(), t.TempDir()
-	addr := freePort(t)
-	cmd := exec.Command(bin, "-listen", addr, "-data-dir", dirA)
-	runBroker(t, cmd, addr)
+	cmd, addr := archiveBroker(t, dirA, "[[archive]]\ntopic = \"bk/#\"\n")
 
 	nc, br, _ := v5Session(t, addr, "bk-sub", true)
 	nc.Write(packet.Append(nil, &packet.Subscribe{PacketID: 1, Subscriptions: []packet.Subscription{{Filter: "bk/#", QoS: 1}}}, packet.V5))
@@ -72,6 +72,12 @@ func TestMain_ExportImport(t *testing.T) {
 			t.Fatalf("PUBACK %d: %v %v", i, pk, err)
 		}
 	}
+	waitFor(t, 5*time.Second, func() error { // the archive commits after the PUBACKs
+		if got := len(listAllPages(t, dirA, "--topic", "bk/data")); got != n {
+			return fmt.Errorf("%d messages archived, want %d", got, n)
+		}
+		return nil
+	})
 
 	// Export from the running broker, through its admin socket.
 	backup := filepath.Join(t.TempDir(), "backup.jsonl")
@@ -87,8 +93,11 @@ func TestMain_ExportImport(t *testing.T) {
 		t.Fatalf("import into the original directory: %v\n%s", err, out)
 	}
 	out, err = exec.Command(bin, "import", "-data-dir", dirB, backup).CombinedOutput()
-	if err != nil || !strings.Contains(string(out), "imported 2 files") {
+	if err != nil || !strings.Contains(string(out), "imported 3 files") { // meta.db, a generation, an archive segment
 		t.Fatalf("import: %v\n%s", err, out)
+	}
+	if got := payloadsOf(listAllPages(t, dirB, "--topic", "bk/data", "--oldest")); !slices.Equal(got, seq("m", 1, n+1)) {
+		t.Fatalf("archive after import: %q", got)
 	}
 	again, err := exec.Command(bin, "export", "-data-dir", dirB).Output()
 	if err != nil {

@@ -96,7 +96,7 @@ func (f *fakeStore) Stats() boltstore.Stats {
 func (f *fakeStore) DiskStats() boltstore.DiskStats {
 	return boltstore.DiskStats{Commits: 3, Fsyncs: 6, BytesWritten: 12288}
 }
-func (f *fakeStore) ExportAll(io.Writer) (boltstore.ExportStats, error) {
+func (f *fakeStore) ExportAll(io.Writer, ...boltstore.ExportFile) (boltstore.ExportStats, error) {
 	return boltstore.ExportStats{}, errors.New("not exported by the fake")
 }
 

@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"time"
 
+	"gatemq/boltstore"
 	"gatemq/broker"
 )
 
@@ -148,7 +149,11 @@ func (s *Server) export(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Content-Type", "application/x-ndjson")
-	st, err := s.opts.Store.ExportAll(w)
+	var archive []boltstore.ExportFile
+	if s.opts.Archive != nil {
+		archive = s.opts.Archive.Files("archive")
+	}
+	st, err := s.opts.Store.ExportAll(w, archive...)
 	if err != nil {
 		s.log.Error("export cut short", "err", err)
 		return

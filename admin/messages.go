@@ -22,6 +22,7 @@ type Archive interface {
 	List(q boltstore.ArchiveQuery) (boltstore.ArchivePage, error)
 	Get(id uint64) (boltstore.ArchiveRecord, error)
 	Stats() boltstore.ArchiveStats
+	Files(prefix string) []boltstore.ExportFile
 }
 
 var _ Archive = (*boltstore.Archive)(nil)

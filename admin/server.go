@@ -46,7 +46,7 @@ type Store interface {
 	Stats() boltstore.Stats
 	DiskStats() boltstore.DiskStats
 	ObserveCommits(fn func(boltstore.Commit))
-	ExportAll(w io.Writer) (boltstore.ExportStats, error)
+	ExportAll(w io.Writer, more ...boltstore.ExportFile) (boltstore.ExportStats, error)
 }
 
 var _ Store = (*boltstore.Store)(nil)

@@ -435,7 +435,27 @@ func dbFiles(dir string) []string {
 }
 
 // ExportAll writes the whole store as a backup, its files named
-// relative to the data directory that holds the store's directory.
-func (s *Store) ExportAll(w io.Writer) (ExportStats, error) {
-	return Export(w, s.site, s.opts.NShards, s.opts.Now(), s.Files(filepath.Base(s.dir)))
+// relative to the data directory that holds the store's directory, then
+// more (another component's files, such as the archive's).
+func (s *Store) ExportAll(w io.Writer, more ...ExportFile) (ExportStats, error) {
+	return Export(w, s.site, s.opts.NShards, s.opts.Now(), append(s.Files(filepath.Base(s.dir)), more...))
+}
+
+// Files returns the archive's segment files for Export, rule by rule,
+// oldest first, named prefix + "/" + their path in the archive's
+// directory.
+func (a *Archive) Files(prefix string) []ExportFile {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	var files []ExportFile
+	for _, l := range a.logs {
+		for _, sg := range l.segs {
+			rel, err := filepath.Rel(a.dir, sg.path)
+			if err != nil {
+				continue
+			}
+			files = append(files, ExportFile{Name: prefix + "/" + filepath.ToSlash(rel), DB: sg.db})
+		}
+	}
+	return files
 }
