@@ -146,6 +146,30 @@ type wsConn struct {
 	deadline atomic.Int64         // read deadline, Unix ns; 0 for none
 }
 
+// wsCloseWait bounds how long Close waits for the WebSocket close
+// handshake: it sends a close frame and waits for the client's, which a
+// client that is not reading never sends. coder/websocket gives up, and
+// closes the TCP connection, after 5 s, and its CloseNow waits for a
+// handshake in progress: past wsCloseWait, Close returns and lets the
+// handshake finish or time out on its own, so that a shutdown is not
+// held up by such a client.
+const wsCloseWait = 500 * time.Millisecond
+
+// Close closes the WebSocket with the close handshake, waiting for it at
+// most wsCloseWait.
+func (c *wsConn) Close() error {
+	done := make(chan error, 1)
+	go func() { done <- c.Conn.Close() }()
+	t := time.NewTimer(wsCloseWait)
+	defer t.Stop()
+	select {
+	case err := <-done:
+		return err
+	case <-t.C:
+		return nil
+	}
+}
+
 // ConnectionState returns the TLS state of a wss connection; that of a
 // ws connection is empty.
 func (c *wsConn) ConnectionState() tls.ConnectionState {
