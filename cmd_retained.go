@@ -37,7 +37,7 @@ func retainedMain(args []string, stdout, stderr io.Writer) int {
 
 func retainedList(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("retained list", flag.ContinueOnError)
-	filter := fs.String("topic", "", "list only the topics matching this `filter`")
+	filter := fs.String("topic", "", "list only the topics matching this `filter` (default: all but $SYS, as \"#\"; \"$SYS/#\" lists those)")
 	of, _, ok := parseOpArgs(fs, args, 0, 0, retainedUsage, stderr)
 	if !ok {
 		return 2

@@ -51,8 +51,8 @@ func (n *retainNode) each(fn func(m *session.Message, at int64)) {
 }
 
 // RetainedMatching returns the retained messages that have not expired
-// and whose topics match filter ("" for all), by topic, without their
-// payloads.
+// and whose topics match filter ("" for all but the $ topics, as "#"),
+// by topic, without their payloads.
 func (s *Server) RetainedMatching(filter string) ([]RetainedInfo, error) {
 	if filter != "" {
 		if err := packet.ValidTopicFilter(filter); err != nil {
@@ -63,7 +63,9 @@ func (s *Server) RetainedMatching(filter string) ([]RetainedInfo, error) {
 	var out []RetainedInfo
 	s.retained.mu.RLock()
 	s.retained.root.each(func(m *session.Message, at int64) {
-		if !m.Expired(now) && (filter == "" || MatchTopic(filter, m.Topic)) {
+		// No filter lists what "#" would, so not the $SYS topics the
+		// broker keeps retained [MQTT-4.7.2-1]: "$SYS/#" lists those.
+		if !m.Expired(now) && (filter == "" && !strings.HasPrefix(m.Topic, "$") || filter != "" && MatchTopic(filter, m.Topic)) {
 			out = append(out, retainedMessage(m, at).RetainedInfo)
 		}
 	})

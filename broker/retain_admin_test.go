@@ -39,6 +39,14 @@ func TestRetained_GetDelete(t *testing.T) {
 	if err != nil || len(list) != 2 || list[0].Topic != "site/a/state" || list[1].Topic != "site/b/state" {
 		t.Fatalf("RetainedMatching: %+v %v", list, err)
 	}
+	// Without a filter, as "#": not the broker's own $SYS topics.
+	s.publish(&session.Message{Topic: "$SYS/broker/test", Payload: []byte("1"), Retain: true})
+	if all, err := s.RetainedMatching(""); err != nil || len(all) != 3 || all[0].Topic != "other" {
+		t.Fatalf("RetainedMatching(\"\"): %+v %v", all, err)
+	}
+	if sys, err := s.RetainedMatching("$SYS/#"); err != nil || len(sys) != 1 {
+		t.Fatalf("RetainedMatching($SYS/#): %+v %v", sys, err)
+	}
 	if _, err := s.RetainedMatching("a/#/b"); !errors.Is(err, ErrInvalidTopic) {
 		t.Fatalf("bad filter: %v", err)
 	}
