@@ -229,40 +229,48 @@ func TestWS_KeepAliveTimeout(t *testing.T) {
 
 func TestWS_PahoClient(t *testing.T) {
 	_, addr := newTestListener(t, testOptions(), ListenerOptions{WebSocket: true})
-	ws, err := dialWS(t, "ws://"+addr+WSPath, "mqtt", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	msgs := make(chan *paho.Publish, 1)
-	c := paho.NewClient(paho.ClientConfig{
-		Conn: websocket.NetConn(context.Background(), ws, websocket.MessageBinary),
-		OnPublishReceived: []func(paho.PublishReceived) (bool, error){
-			func(pr paho.PublishReceived) (bool, error) { msgs <- pr.Packet; return true, nil },
-		},
-	})
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	// KeepAlive 0: paho's pinger writes PINGREQ from its own goroutine,
-	// and on a connection without writev (TLS, WebSocket) its bytes can
-	// land inside a packet another goroutine is writing in pieces.
-	if ack, err := c.Connect(ctx, &paho.Connect{ClientID: "paho-ws", CleanStart: true}); err != nil || ack.ReasonCode != 0 {
-		t.Fatalf("connect: %v %+v", err, ack)
+	// paho writes a packet in pieces on a connection without writev
+	// (TLS, WebSocket), and from more than one goroutine (its pinger,
+	// its replies to incoming packets, the caller's requests): pieces of
+	// two packets written at once interleave, and the broker rightly
+	// closes the connection. So: KeepAlive 0, and the publisher and the
+	// subscriber are two clients, each exchange then runs one write at
+	// a time.
+	dial := func(id string, onPublish func(paho.PublishReceived) (bool, error)) *paho.Client {
+		ws, err := dialWS(t, "ws://"+addr+WSPath, "mqtt", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg := paho.ClientConfig{Conn: websocket.NetConn(context.Background(), ws, websocket.MessageBinary)}
+		if onPublish != nil {
+			cfg.OnPublishReceived = []func(paho.PublishReceived) (bool, error){onPublish}
+		}
+		c := paho.NewClient(cfg)
+		if ack, err := c.Connect(ctx, &paho.Connect{ClientID: id, CleanStart: true}); err != nil || ack.ReasonCode != 0 {
+			t.Fatalf("connect %s: %v %+v", id, err, ack)
+		}
+		return c
 	}
-	if _, err := c.Subscribe(ctx, &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: "paho/ws", QoS: 2}}}); err != nil {
+	msgs := make(chan *paho.Publish, 1)
+	sub := dial("paho-ws-sub", func(pr paho.PublishReceived) (bool, error) { msgs <- pr.Packet; return true, nil })
+	if _, err := sub.Subscribe(ctx, &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: "paho/ws", QoS: 2}}}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.Publish(ctx, &paho.Publish{Topic: "paho/ws", QoS: 2, Payload: []byte("x")}); err != nil {
+	pub := dial("paho-ws-pub", nil)
+	if _, err := pub.Publish(ctx, &paho.Publish{Topic: "paho/ws", QoS: 2, Payload: []byte("x")}); err != nil {
 		t.Fatal(err)
 	}
 	select {
 	case p := <-msgs:
-		if p.Topic != "paho/ws" {
-			t.Fatalf("got %q", p.Topic)
+		if p.Topic != "paho/ws" || string(p.Payload) != "x" || p.QoS != 2 {
+			t.Fatalf("got %q %q QoS %d", p.Topic, p.Payload, p.QoS)
 		}
 	case <-ctx.Done():
 		t.Fatal("no message over WebSocket")
 	}
-	c.Disconnect(&paho.Disconnect{})
+	pub.Disconnect(&paho.Disconnect{})
 }
 
 func TestWS_TLSIdentityAsUsername(t *testing.T) {
