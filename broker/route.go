@@ -106,16 +106,17 @@ func (s *Server) publishOnce(m *session.Message, once []byte, onStored func(erro
 // for: readers find it in the streams their filters match; shared-group
 // members chosen for it get it assigned.
 type durableTargets struct {
-	readers, shared []*session.Session // readers from readersPool
+	readers, shared []*session.Session
+	pooled          *[]*session.Session // readers' slice from readersPool
 }
 
 // release gives readers back to its pool.
 func (t *durableTargets) release() {
-	if t.readers != nil {
+	if t.pooled != nil {
 		clear(t.readers)
-		r := t.readers[:0]
-		t.readers = nil
-		readersPool.Put(&r)
+		*t.pooled = t.readers[:0] // keeps what appends grew
+		readersPool.Put(t.pooled)
+		t.pooled, t.readers = nil, nil
 	}
 }
 
@@ -189,8 +190,9 @@ func (s *Server) routeVia(m *session.Message, viaStore bool) (n int, durables du
 				continue
 			}
 			if !e.sub.NoLocal || m.From != e.sess.ClientID { // [MQTT-3.8.3-3]
-				if durables.readers == nil {
-					durables.readers = (*readersPool.Get().(*[]*session.Session))[:0]
+				if durables.pooled == nil {
+					durables.pooled = readersPool.Get().(*[]*session.Session)
+					durables.readers = (*durables.pooled)[:0]
 				}
 				durables.readers = append(durables.readers, e.sess)
 			}

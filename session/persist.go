@@ -316,7 +316,9 @@ func EncodeMeta(m *Message) []byte {
 		props, _ = json.Marshal(&m.Props)
 		flags |= 1 << 4
 	}
-	b := []byte{flags}
+	// One allocation: the flags, the expiry, two uvarint lengths.
+	b := make([]byte, 1, 1+8+2*binary.MaxVarintLen64+len(m.From)+len(props))
+	b[0] = flags
 	if m.Expires != 0 {
 		b = binary.BigEndian.AppendUint64(b, uint64(m.Expires))
 	}
