@@ -6,7 +6,7 @@
 GO      ?= go
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
-FUZZTIME ?= 50000x
+FUZZTIME ?= 20000x
 
 .PHONY: all build run test test-deps vet fuzz-quick fuzz soak bench clean
 .PHONY: build-arm build-dist deb verify-unit test-arm test-deb
@@ -69,7 +69,7 @@ test: test-deps vet
 	$(MAKE) --no-print-directory fuzz-quick
 
 # fuzz-quick runs every fuzz target for FUZZTIME; make fuzz runs them for minutes.
-# make test gives each a count of executions (FUZZTIME=50000x), not a
+# make test gives each a count of executions (FUZZTIME=20000x), not a
 # duration: with a duration, Go 1.26's fuzz coordinator can fail a target
 # with a bare "context deadline exceeded" when a busy machine keeps a
 # worker from stopping in time (golang/go#75804, fixed in Go 1.27).
