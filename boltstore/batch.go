@@ -12,13 +12,12 @@ import (
 // without locks. tick, when set, runs every tickEvery on the same
 // goroutine between batches (maintenance while no item comes).
 //
-// Unlike the loops of the message writer and the meta committer
-// (writer.go), which take their requests one by one as they come, it
-// does not wake for every item: after a batch's first item it sleeps
+// It does not wake for every item: after a batch's first item it sleeps
 // until the interval passes or a producer finds a batch's worth queued,
 // then takes what is queued. At a high rate that is one wake-up a batch
 // instead of one a message, which on a small gateway is CPU the
-// publishers get back. It is meant to serve those loops too.
+// publishers get back. The message writer, the meta committer
+// (writer.go) and the archive use it.
 type batcher[T any] struct {
 	in        chan T
 	full      chan struct{} // a producer's signal that max items are queued

@@ -24,12 +24,12 @@ func (s *Store) Healthy() error {
 		return ErrClosed
 	}
 	select {
-	case <-s.w.stopped:
+	case <-s.w.b.stopped:
 		return fmt.Errorf("message writer: stopped: %w", ErrUnhealthy)
 	default:
 	}
 	select {
-	case <-s.mw.stopped:
+	case <-s.mw.b.stopped:
 		return fmt.Errorf("metadata committer: stopped: %w", ErrUnhealthy)
 	default:
 	}

@@ -176,21 +176,17 @@ func Open(dir string, opts *Options) (*Store, error) {
 	s.mw.dm = &s.dm
 	s.w = newMsgWriter(s)
 	if o.ReadOnly || o.MetaOnly {
-		s.w.reqs = nil // appends fail with ErrClosed, never queue
-		s.w.once.Do(func() { close(s.w.quit) })
-		close(s.w.stopped)
+		s.w.b.closeUnstarted() // appends fail with ErrClosed, never queue
 	}
 	if o.ReadOnly {
-		s.mw.ops = nil
-		s.mw.once.Do(func() { close(s.mw.quit) })
-		close(s.mw.stopped)
+		s.mw.b.closeUnstarted()
 		return s, nil
 	}
 	s.wg.Add(1)
-	go func() { defer s.wg.Done(); s.mw.run() }()
+	go func() { defer s.wg.Done(); s.mw.b.run() }()
 	if !o.MetaOnly {
 		s.wg.Add(1)
-		go func() { defer s.wg.Done(); s.w.run() }()
+		go func() { defer s.wg.Done(); s.w.b.run() }()
 	}
 	return s, nil
 }

@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -28,13 +27,10 @@ type appendReq struct {
 // (group commit) and calls each append's done after the commit returned,
 // that is after fsync. Each (site, shard) log thus has one writer.
 type msgWriter struct {
-	s       *Store
-	reqs    chan *appendReq
-	quit    chan struct{}
-	stopped chan struct{}
-	once    sync.Once
-	size    atomic.Int64 // store size, refreshed by the writer
-	sizeAt  time.Time
+	s      *Store
+	b      *batcher[*appendReq] // the group commit; its flush is commit
+	size   atomic.Int64         // store size, refreshed by the writer
+	sizeAt time.Time
 
 	// Counters, read by Stats.
 	commits   atomic.Uint64
@@ -49,7 +45,9 @@ type msgWriter struct {
 }
 
 func newMsgWriter(s *Store) *msgWriter {
-	w := &msgWriter{s: s, reqs: make(chan *appendReq, 4*s.opts.BatchSize), quit: make(chan struct{}), stopped: make(chan struct{})}
+	w := &msgWriter{s: s}
+	w.b = newBatcher(s.opts.BatchSize, s.opts.FlushInterval, w.commit)
+	w.b.tick, w.b.tickEvery = s.dropExpired, time.Minute
 	w.size.Store(s.sizeBytes())
 	return w
 }
@@ -96,81 +94,14 @@ func (s *Store) Sync() error {
 }
 
 func (s *Store) enqueue(req *appendReq) {
-	done := req.done
-	select {
-	case <-s.w.quit: // first: with both ready, select would pick at random
-		done(RecordID{}, ErrClosed)
-		return
-	default:
-	}
-	select {
-	case s.w.reqs <- req:
-	case <-s.w.quit:
-		done(RecordID{}, ErrClosed)
+	if !s.w.b.add(req) {
+		req.done(RecordID{}, ErrClosed)
 	}
 }
 
 var bucketOnce = []byte("once")
 
-func (w *msgWriter) close() {
-	w.once.Do(func() { close(w.quit) })
-	<-w.stopped
-}
-
-func (w *msgWriter) run() {
-	defer close(w.stopped)
-	batch := make([]*appendReq, 0, w.s.opts.BatchSize)
-	timer := time.NewTimer(time.Hour)
-	timer.Stop()
-	maintain := time.NewTicker(time.Minute)
-	defer maintain.Stop()
-	for {
-		batch = batch[:0]
-		select {
-		case r := <-w.reqs:
-			batch = append(batch, r)
-		case <-maintain.C:
-			w.s.dropExpired()
-			continue
-		case <-w.quit:
-			w.drain(batch)
-			return
-		}
-		timer.Reset(w.s.opts.FlushInterval)
-	collect:
-		for len(batch) < cap(batch) {
-			select {
-			case r := <-w.reqs:
-				batch = append(batch, r)
-			case <-timer.C:
-				break collect
-			case <-w.quit:
-				break collect
-			}
-		}
-		timer.Stop()
-		w.commit(batch)
-	}
-}
-
-// drain commits what is still queued at Close.
-func (w *msgWriter) drain(batch []*appendReq) {
-	for {
-		select {
-		case r := <-w.reqs:
-			batch = append(batch, r)
-			if len(batch) == cap(batch) {
-				w.commit(batch)
-				batch = batch[:0]
-			}
-		default:
-			if len(batch) > 0 {
-				w.commit(batch)
-			}
-			return
-		}
-	}
-}
+func (w *msgWriter) close() { w.b.close() }
 
 func (w *msgWriter) commit(batch []*appendReq) {
 	s := w.s
@@ -315,14 +246,9 @@ func (w *msgWriter) commit(batch []*appendReq) {
 // committer groups meta.db updates from many goroutines into one
 // transaction per batch and calls each update's done after the commit.
 type committer struct {
-	db       *bolt.DB
-	ops      chan metaOp
-	quit     chan struct{}
-	stopped  chan struct{}
-	once     sync.Once
-	maxBatch int
-	dm       *diskMetrics // the store's; see metrics.go
-	interval time.Duration
+	db *bolt.DB
+	b  *batcher[metaOp] // the group commit; its flush is commit
+	dm *diskMetrics     // the store's; see metrics.go
 }
 
 type metaOp struct {
@@ -331,74 +257,20 @@ type metaOp struct {
 }
 
 func newCommitter(db *bolt.DB, maxBatch int, interval time.Duration) *committer {
-	return &committer{db: db, ops: make(chan metaOp, 4*maxBatch), quit: make(chan struct{}), stopped: make(chan struct{}),
-		maxBatch: maxBatch, interval: interval}
+	c := &committer{db: db}
+	c.b = newBatcher(maxBatch, interval, c.commit)
+	return c
 }
 
 // update queues apply for the next batch; done (may be nil) is called
 // after the commit with its result.
 func (c *committer) update(apply func(tx *bolt.Tx) error, done func(error)) {
-	select {
-	case <-c.quit: // first: with both ready, select would pick at random
-		if done != nil {
-			done(ErrClosed)
-		}
-		return
-	default:
-	}
-	select {
-	case c.ops <- metaOp{apply, done}:
-	case <-c.quit:
-		if done != nil {
-			done(ErrClosed)
-		}
+	if !c.b.add(metaOp{apply, done}) && done != nil {
+		done(ErrClosed)
 	}
 }
 
-func (c *committer) close() {
-	c.once.Do(func() { close(c.quit) })
-	<-c.stopped
-}
-
-func (c *committer) run() {
-	defer close(c.stopped)
-	timer := time.NewTimer(time.Hour)
-	timer.Stop()
-	var batch []metaOp
-	for {
-		batch = batch[:0]
-		select {
-		case op := <-c.ops:
-			batch = append(batch, op)
-		case <-c.quit:
-			for {
-				select {
-				case op := <-c.ops:
-					batch = append(batch, op)
-				default:
-					if len(batch) > 0 {
-						c.commit(batch)
-					}
-					return
-				}
-			}
-		}
-		timer.Reset(c.interval)
-	collect:
-		for len(batch) < c.maxBatch {
-			select {
-			case op := <-c.ops:
-				batch = append(batch, op)
-			case <-timer.C:
-				break collect
-			case <-c.quit:
-				break collect
-			}
-		}
-		timer.Stop()
-		c.commit(batch)
-	}
-}
+func (c *committer) close() { c.b.close() }
 
 func (c *committer) commit(batch []metaOp) {
 	err := c.dm.update(c.db, 0, func(tx *bolt.Tx) error {
