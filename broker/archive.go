@@ -22,13 +22,17 @@ var _ Archive = (*boltstore.Archive)(nil)
 // commits: the publisher's PUBACK or PUBREC does not wait for that write
 // (after a crash the last few milliseconds of archived messages may be
 // missing; a clean stop loses none). Wills and the broker's own $SYS
-// messages are archived too when a rule names their topic.
-func (s *Server) archive(m *session.Message) {
+// messages are archived too when a rule names their topic. It returns
+// m's encoded meta when it made it (nil otherwise), for the durable
+// store to use too.
+func (s *Server) archive(m *session.Message) (meta []byte) {
 	a := s.opts.Archive
 	if a == nil {
-		return
+		return nil
 	}
 	if rule := a.Rule(m.Topic); rule >= 0 {
-		a.Add(rule, m.Topic, session.EncodeMeta(m), m.Payload, nil)
+		meta = session.EncodeMeta(m)
+		a.Add(rule, m.Topic, meta, m.Payload, nil)
 	}
+	return meta
 }

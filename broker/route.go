@@ -35,7 +35,7 @@ func (s *Server) publishThen(m *session.Message, onStored func(error)) (n int, s
 // stored message, so that a PUBLISH resent after a crash is recognised
 // and not stored again.
 func (s *Server) publishOnce(m *session.Message, once []byte, onStored func(error)) (n int, stored bool) {
-	s.archive(m)
+	meta := s.archive(m)
 	var (
 		durables durableTargets
 		w        *storeWait // made when something is written: most messages are not
@@ -70,7 +70,10 @@ func (s *Server) publishOnce(m *session.Message, once []byte, onStored func(erro
 			w = &storeWait{done: onStored}
 		}
 		w.add()
-		s.opts.Store.AppendOnce(m.From, m.Topic, session.EncodeMeta(m), m.Payload, once, func(id boltstore.RecordID, err error) {
+		if meta == nil {
+			meta = session.EncodeMeta(m)
+		}
+		s.opts.Store.AppendOnce(m.From, m.Topic, meta, m.Payload, once, func(id boltstore.RecordID, err error) {
 			if rule != nil {
 				s.offlineStored(rule, m, len(m.Payload), id, err)
 			}
