@@ -16,6 +16,7 @@ import (
 	"gatemq/admin"
 	"gatemq/broker"
 	"gatemq/broker/packet"
+	"gatemq/internal/topic"
 )
 
 const retainedUsage = `usage: gatemq retained list [-topic FILTER] [-data-dir DIR | -config FILE] [-json]
@@ -75,9 +76,9 @@ func timeOr(t *time.Time, none string) string {
 }
 
 // savedRetained reads a stopped broker's retained messages: those whose
-// topic matches filter, or is topic, or all, by topic; expired ones are
+// topic matches filter, or is only, or all, by topic; expired ones are
 // left out.
-func savedRetained(dir, filter, topic string, stderr io.Writer) ([]broker.RetainedMessage, error) {
+func savedRetained(dir, filter, only string, stderr io.Writer) ([]broker.RetainedMessage, error) {
 	if filter != "" {
 		if err := packet.ValidTopicFilter(filter); err != nil {
 			return nil, fmt.Errorf("%q: %w", filter, err)
@@ -91,7 +92,7 @@ func savedRetained(dir, filter, topic string, stderr io.Writer) ([]broker.Retain
 	now := time.Now()
 	var out []broker.RetainedMessage
 	err = st.LoadRetained(func(t string, v []byte) error {
-		if (filter != "" && !broker.MatchTopic(filter, t)) || (topic != "" && t != topic) {
+		if (filter != "" && !topic.Match(filter, t)) || (only != "" && t != only) {
 			return nil
 		}
 		m, err := broker.DecodeStoredRetained(t, v)

@@ -13,22 +13,6 @@ import (
 	"gatemq/session"
 )
 
-// topic.Match, which the archive uses, agrees with topicMatches, which
-// durable sessions use, on every input.
-func FuzzMatchTopic(f *testing.F) {
-	for _, s := range [][2]string{{"a/+/c", "a/b/c"}, {"#", "$x"}, {"a/#", "a"}, {"+/", "/"}, {"a//b", "a//b"}, {"a/+", "a"}} {
-		f.Add(s[0], s[1])
-	}
-	f.Fuzz(func(t *testing.T, filter, name string) {
-		if packet.ValidTopicFilter(filter) != nil || packet.ValidTopicName(name) != nil {
-			return
-		}
-		if a, b := topic.Match(filter, name), topicMatches(filter, name); a != b {
-			t.Fatalf("topic.Match(%q, %q) = %v, topicMatches = %v", filter, name, a, b)
-		}
-	})
-}
-
 func openArchive(t testing.TB, rules ...string) *boltstore.Archive {
 	t.Helper()
 	o := boltstore.ArchiveOptions{Match: topic.Match}

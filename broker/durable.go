@@ -12,6 +12,7 @@ import (
 
 	"gatemq/boltstore"
 	"gatemq/broker/packet"
+	"gatemq/internal/topic"
 	"gatemq/session"
 )
 
@@ -197,28 +198,10 @@ func filterMayMatchPattern(filter, pattern string) bool {
 	return len(fl) == len(pl)
 }
 
-// topicMatches reports whether topic matches filter [MQTT-4.7]. It does
-// not allocate: publishing asks it of every offline rule.
-func topicMatches(filter, topic string) bool {
-	if strings.HasPrefix(topic, "$") && (strings.HasPrefix(filter, "+") || strings.HasPrefix(filter, "#")) {
-		return false // [MQTT-4.7.2-1]
-	}
-	for {
-		f, fRest, fMore := strings.Cut(filter, "/")
-		if f == "#" {
-			return true
-		}
-		t, tRest, tMore := strings.Cut(topic, "/")
-		if f != "+" && f != t {
-			return false
-		}
-		if !fMore || !tMore {
-			// "a/#" also matches "a" [MQTT-4.7.1-2].
-			return fMore == tMore || fMore && fRest == "#"
-		}
-		filter, topic = fRest, tRest
-	}
-}
+// topicMatches reports whether topic name matches filter [MQTT-4.7]
+// (topic.Match, under a name the broker's many "topic" variables do not
+// shadow).
+func topicMatches(filter, name string) bool { return topic.Match(filter, name) }
 
 // durableBatch is how many stored messages a durable session reads ahead.
 func (s *Server) durableBatch() int {

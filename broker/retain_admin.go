@@ -65,7 +65,7 @@ func (s *Server) RetainedMatching(filter string) ([]RetainedInfo, error) {
 	s.retained.root.each(func(m *session.Message, at int64) {
 		// No filter lists what "#" would, so not the $SYS topics the
 		// broker keeps retained [MQTT-4.7.2-1]: "$SYS/#" lists those.
-		if !m.Expired(now) && (filter == "" && !strings.HasPrefix(m.Topic, "$") || filter != "" && MatchTopic(filter, m.Topic)) {
+		if !m.Expired(now) && (filter == "" && !strings.HasPrefix(m.Topic, "$") || filter != "" && topicMatches(filter, m.Topic)) {
 			out = append(out, retainedMessage(m, at).RetainedInfo)
 		}
 	})
@@ -138,7 +138,3 @@ func DecodeStoredRetained(topic string, value []byte) (RetainedMessage, error) {
 	}
 	return retainedMessage(m, at), nil
 }
-
-// MatchTopic reports whether topic matches filter [MQTT-4.7], a filter
-// starting with a wildcard matching no topic that starts with "$".
-func MatchTopic(filter, topic string) bool { return topicMatches(filter, topic) }

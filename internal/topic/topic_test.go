@@ -1,6 +1,11 @@
 package topic
 
-import "testing"
+import (
+	"strings"
+	"testing"
+
+	"gatemq/broker/packet"
+)
 
 func TestMatch(t *testing.T) {
 	cases := []struct {
@@ -43,4 +48,36 @@ func TestMatch(t *testing.T) {
 	if n := testing.AllocsPerRun(100, func() { Match("sensors/+/temp/#", "sensors/17/temp/x/y") }); n != 0 {
 		t.Errorf("Match allocates %.0f times", n)
 	}
+}
+
+// match is Match written the plain way, splitting both into levels: the
+// reference FuzzMatch holds Match to.
+func match(filter, topic string) bool {
+	if strings.HasPrefix(topic, "$") && (strings.HasPrefix(filter, "+") || strings.HasPrefix(filter, "#")) {
+		return false
+	}
+	fl, tl := strings.Split(filter, "/"), strings.Split(topic, "/")
+	for i, f := range fl {
+		if f == "#" {
+			return true
+		}
+		if i >= len(tl) || (f != "+" && f != tl[i]) {
+			return false
+		}
+	}
+	return len(fl) == len(tl)
+}
+
+func FuzzMatch(f *testing.F) {
+	for _, s := range [][2]string{{"a/+/c", "a/b/c"}, {"#", "$x"}, {"a/#", "a"}, {"+/", "/"}, {"a//b", "a//b"}, {"a/+", "a"}} {
+		f.Add(s[0], s[1])
+	}
+	f.Fuzz(func(t *testing.T, filter, name string) {
+		if packet.ValidTopicFilter(filter) != nil || packet.ValidTopicName(name) != nil {
+			return
+		}
+		if a, b := Match(filter, name), match(filter, name); a != b {
+			t.Fatalf("Match(%q, %q) = %v, the plain way %v", filter, name, a, b)
+		}
+	})
 }
