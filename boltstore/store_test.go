@@ -400,8 +400,8 @@ func TestStore_OnceKeysCommitWithTheirRecord(t *testing.T) {
 		t.Fatal(err)
 	}
 	done := make(chan error, 3)
-	s.AppendOnce("pub", "t", nil, []byte("a"), []byte("pub\x00\x00\x07"), func(_ RecordID, err error) { done <- err })
-	s.AppendOnce("pub", "t", nil, []byte("b"), []byte("pub\x00\x00\x08"), func(_ RecordID, err error) { done <- err })
+	s.AppendOnce("pub", "t", nil, []byte("a"), []byte("pub\x00\x00\x07"), AppendFunc(func(_ RecordID, err error) { done <- err }))
+	s.AppendOnce("pub", "t", nil, []byte("b"), []byte("pub\x00\x00\x08"), AppendFunc(func(_ RecordID, err error) { done <- err }))
 	for i := 0; i < 2; i++ {
 		if err := <-done; err != nil {
 			t.Fatal(err)
@@ -432,7 +432,7 @@ func TestStore_KeyTooLongFailsAlone(t *testing.T) {
 	s.PutSession(long, "state", []byte("x"), func(err error) { errs <- err })
 	s.PutSession("short", "state", []byte("y"), func(err error) { errs <- err })
 	s.PutCursors(long, map[StreamKey]uint64{}, func(err error) { errs <- err })
-	s.AppendOnce("p", "a/b", nil, []byte("z"), []byte(long), func(_ RecordID, err error) { errs <- err })
+	s.AppendOnce("p", "a/b", nil, []byte("z"), []byte(long), AppendFunc(func(_ RecordID, err error) { errs <- err }))
 	expectTooLong(t, errs, 3, 1)
 	var ids []string
 	s.LoadSessions(func(id string, _ map[string][]byte) error { ids = append(ids, id); return nil }, nil)

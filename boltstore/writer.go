@@ -19,8 +19,23 @@ type appendReq struct {
 	once    []byte // AppendOnce's key, recorded in the same transaction
 	forget  []byte // Forget's key: a request with no record
 	barrier bool   // Sync's request: no record, done after the commit
-	done    func(RecordID, error)
+	done    AppendDone
 }
+
+// AppendDone hears how an append ended: once, on the writer goroutine,
+// after the commit and fsync that hold the record (err nil), or with the
+// reason it is not stored (ErrQuota, ErrClosed, an I/O error). It must
+// not block. An interface rather than a function, so that a caller can
+// make one object carry its own state and the answer.
+type AppendDone interface {
+	AppendDone(id RecordID, err error)
+}
+
+// AppendFunc adapts a function to AppendDone.
+type AppendFunc func(RecordID, error)
+
+// AppendDone calls f.
+func (f AppendFunc) AppendDone(id RecordID, err error) { f(id, err) }
 
 // msgWriter is the single writer of the message log: it takes appends
 // from every publisher, groups them into one transaction per batch
@@ -28,8 +43,8 @@ type appendReq struct {
 // that is after fsync. Each (site, shard) log thus has one writer.
 type msgWriter struct {
 	s      *Store
-	b      *batcher[*appendReq] // the group commit; its flush is commit
-	size   atomic.Int64         // store size, refreshed by the writer
+	b      *batcher[appendReq] // the group commit; its flush is commit
+	size   atomic.Int64        // store size, refreshed by the writer
 	sizeAt time.Time
 
 	// Counters, read by Stats.
@@ -38,6 +53,8 @@ type msgWriter struct {
 	refused   atomic.Uint64 // quota
 	failed    atomic.Uint64 // I/O errors
 	lastBatch atomic.Int64
+
+	lastTime int64 // the newest record's time; only the writer's goroutine uses it
 
 	// Health, read by Healthy.
 	commitStart atomic.Int64 // UnixNano when the commit in progress began; 0 between commits
@@ -58,44 +75,43 @@ func newMsgWriter(s *Store) *msgWriter {
 // must not block. Append blocks while the write queue is full, which
 // paces publishers to the disk.
 func (s *Store) Append(publisher, topic string, meta, payload []byte, done func(RecordID, error)) {
-	s.AppendOnce(publisher, topic, meta, payload, nil, done)
+	s.AppendOnce(publisher, topic, meta, payload, nil, AppendFunc(done))
 }
 
 // AppendOnce is Append that also records key in the same transaction as
 // the record, so that "this publisher's message with this packet ID is
 // stored" survives a crash exactly when the record does (inbound QoS 2,
 // exactly once). OnceKeys lists the keys; Forget releases one.
-func (s *Store) AppendOnce(publisher, topic string, meta, payload, key []byte, done func(RecordID, error)) {
+func (s *Store) AppendOnce(publisher, topic string, meta, payload, key []byte, done AppendDone) {
 	if len(key) > bolt.MaxKeySize {
-		done(RecordID{}, ErrKeyTooLong) // in the batch it would fail every other append
+		done.AppendDone(RecordID{}, ErrKeyTooLong) // in the batch it would fail every other append
 		return
 	}
-	req := &appendReq{shard: ShardOf(publisher, s.opts.NShards), topic: topic, meta: meta, payload: payload, once: key, done: done}
-	s.enqueue(req)
+	s.enqueue(appendReq{shard: ShardOf(publisher, s.opts.NShards), topic: topic, meta: meta, payload: payload, once: key, done: done})
 }
 
 // Forget releases a key recorded by AppendOnce (the publisher's PUBREL
 // came). It is written with the next batch; done may be nil.
 func (s *Store) Forget(key []byte, done func(error)) {
-	s.enqueue(&appendReq{forget: key, done: func(_ RecordID, err error) {
+	s.enqueue(appendReq{forget: key, done: AppendFunc(func(_ RecordID, err error) {
 		if done != nil {
 			done(err)
 		}
-	}})
+	})})
 }
 
 // Sync returns once everything queued before it, message and meta
 // writes alike, is committed (or failed), with the first error.
 func (s *Store) Sync() error {
 	errc := make(chan error, 2)
-	s.enqueue(&appendReq{barrier: true, done: func(_ RecordID, err error) { errc <- err }})
+	s.enqueue(appendReq{barrier: true, done: AppendFunc(func(_ RecordID, err error) { errc <- err })})
 	s.mw.update(func(*bolt.Tx) error { return nil }, func(err error) { errc <- err })
 	return errors.Join(<-errc, <-errc)
 }
 
-func (s *Store) enqueue(req *appendReq) {
+func (s *Store) enqueue(req appendReq) {
 	if !s.w.b.add(req) {
-		req.done(RecordID{}, ErrClosed)
+		req.done.AppendDone(RecordID{}, ErrClosed)
 	}
 }
 
@@ -103,13 +119,13 @@ var bucketOnce = []byte("once")
 
 func (w *msgWriter) close() { w.b.close() }
 
-func (w *msgWriter) commit(batch []*appendReq) {
+func (w *msgWriter) commit(batch []appendReq) {
 	s := w.s
 	w.commitStart.Store(time.Now().UnixNano())
 	defer w.commitStart.Store(0)
 	fail := func(err error) {
 		for _, r := range batch {
-			r.done(RecordID{}, err)
+			r.done.AppendDone(RecordID{}, err)
 		}
 	}
 	if now := s.opts.Now(); now.Sub(w.sizeAt) > 100*time.Millisecond {
@@ -133,9 +149,24 @@ func (w *msgWriter) commit(batch []*appendReq) {
 	ids := make([]RecordID, len(batch))
 	newHeads := make(map[StreamKey]uint64)
 	var newPatterns []StreamID
+	// bbolt keeps each key and value until the commit: the batch's keys
+	// and records share one buffer, one allocation for the batch.
+	need := 0
+	for _, r := range batch {
+		if r.forget == nil && !r.barrier {
+			need += 8 + 19 + len(r.topic) + len(r.meta) + len(r.payload)
+		}
+	}
+	arena := make([]byte, 0, need)
+	// Record times only grow, a nanosecond apart within a batch: a
+	// session reading several streams merges them by time.
+	base := max(s.opts.Now().UnixNano(), w.lastTime)
+	var last int64
 	err = s.dm.update(g.db, len(batch), func(tx *bolt.Tx) error {
 		clear(newHeads)
 		newPatterns = newPatterns[:0]
+		buf := arena[:0]
+		last = base
 		pb := tx.Bucket(bucketPatterns)
 		buckets := make(map[StreamKey]*bolt.Bucket)
 		var ob *bolt.Bucket
@@ -200,10 +231,13 @@ func (w *msgWriter) commit(batch []*appendReq) {
 			}
 			seq++
 			newHeads[k] = seq
-			key := seqKey(seq)
-			// bbolt keeps the value until the commit: one buffer each.
-			val := encodeRecord(make([]byte, 0, 19+len(r.topic)+len(r.meta)+len(r.payload)), key,
-				s.opts.Now().UnixNano(), r.topic, r.meta, r.payload)
+			off := len(buf)
+			buf = binary.BigEndian.AppendUint64(buf, seq)
+			key := buf[off:len(buf):len(buf)]
+			off = len(buf)
+			last++
+			buf = encodeRecord(buf, key, last, r.topic, r.meta, r.payload)
+			val := buf[off:len(buf):len(buf)]
 			if err := b.Put(key, val); err != nil {
 				return fmt.Errorf("put record: %w", err)
 			}
@@ -218,6 +252,7 @@ func (w *msgWriter) commit(batch []*appendReq) {
 		fail(err)
 		return
 	}
+	w.lastTime = last
 	s.mu.Lock()
 	for _, id := range newPatterns {
 		g.lrn.persisted[id-1] = true
@@ -239,7 +274,7 @@ func (w *msgWriter) commit(batch []*appendReq) {
 	w.records.Add(uint64(records))
 	w.lastBatch.Store(int64(len(batch)))
 	for i, r := range batch {
-		r.done(ids[i], nil)
+		r.done.AppendDone(ids[i], nil)
 	}
 }
 

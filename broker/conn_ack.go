@@ -9,16 +9,26 @@ import (
 // commit that holds it; acknowledgements of later messages wait behind
 // it, as they must go in the order the PUBLISHes came [MQTT-4.6.0-2,3].
 type ackSlot struct {
+	c       *conn
 	pk      packet.Packet // set by the reader once the PUBLISH is handled
 	waiting bool          // the message is being stored
 	done    bool          // the store has answered
 	err     error         // the store's answer
 	onFail  func()        // undoes what the PUBLISH recorded, on a failed store
+
+	// The acknowledgement itself, kept here so that a PUBLISH costs one
+	// allocation for its slot and packet together.
+	puback packet.Puback
+	pubrec packet.Pubrec
 }
+
+// stored implements storeListener: the store's answer for the slot's
+// message.
+func (a *ackSlot) stored(err error) { a.c.storeDone(a, err) }
 
 // reserveAck takes the next acknowledgement slot. It runs on the reader.
 func (c *conn) reserveAck() *ackSlot {
-	a := &ackSlot{}
+	a := &ackSlot{c: c}
 	c.outMu.Lock()
 	c.acks = append(c.acks, a)
 	c.outMu.Unlock()

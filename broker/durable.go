@@ -21,7 +21,7 @@ import (
 // after the commit (fsync) and must not block.
 type Store interface {
 	Append(publisher, topic string, meta, payload []byte, done func(boltstore.RecordID, error))
-	AppendOnce(publisher, topic string, meta, payload, once []byte, done func(boltstore.RecordID, error))
+	AppendOnce(publisher, topic string, meta, payload, once []byte, done boltstore.AppendDone)
 	Forget(once []byte, done func(error))
 	OnceKeys() ([][]byte, error)
 	Assign(clientID string, id boltstore.RecordID, done func(error))

@@ -161,12 +161,12 @@ type pausingStore struct {
 	release chan struct{}
 }
 
-func (p *pausingStore) AppendOnce(pub, topic string, meta, payload, once []byte, done func(boltstore.RecordID, error)) {
-	p.Store.AppendOnce(pub, topic, meta, payload, once, func(id boltstore.RecordID, err error) {
+func (p *pausingStore) AppendOnce(pub, topic string, meta, payload, once []byte, done boltstore.AppendDone) {
+	p.Store.AppendOnce(pub, topic, meta, payload, once, boltstore.AppendFunc(func(id boltstore.RecordID, err error) {
 		p.mu.Lock()
-		p.held = append(p.held, func() { done(id, err) })
+		p.held = append(p.held, func() { done.AppendDone(id, err) })
 		p.mu.Unlock()
-	})
+	}))
 }
 
 func (p *pausingStore) releaseAll() {

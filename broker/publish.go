@@ -120,10 +120,16 @@ func (c *conn) handlePublish(p *packet.Publish) error {
 		reason = packet.Success
 	}
 	var ack packet.Packet
-	switch p.QoS {
-	case 1:
+	switch {
+	case p.QoS == 1 && slot != nil:
+		slot.puback = packet.Puback{PacketID: p.PacketID, Reason: reason}
+		ack = &slot.puback
+	case p.QoS == 1:
 		ack = &packet.Puback{PacketID: p.PacketID, Reason: reason}
-	case 2:
+	case p.QoS == 2 && slot != nil:
+		slot.pubrec = packet.Pubrec{PacketID: p.PacketID, Reason: reason}
+		ack = &slot.pubrec
+	case p.QoS == 2:
 		ack = &packet.Pubrec{PacketID: p.PacketID, Reason: reason}
 	default:
 		return nil
@@ -138,17 +144,14 @@ func (c *conn) handlePublish(p *packet.Publish) error {
 	return nil
 }
 
-// onStored returns the callback for a stored message: it hands the
-// store's answer to the message's acknowledgement slot (if any), undoing
-// what the PUBLISH recorded when the write failed.
-func (c *conn) onStored(slot *ackSlot, undo func()) func(error) {
+// onStored returns what hears the store's answer for a stored message:
+// the message's acknowledgement slot, which undoes what the PUBLISH
+// recorded when the write failed. Without a slot nothing listens: there
+// is no store, or the message is QoS 0 and nothing waits for it.
+func (c *conn) onStored(slot *ackSlot, undo func()) storeListener {
 	if slot == nil {
-		return func(err error) {
-			if err != nil && undo != nil {
-				undo()
-			}
-		}
+		return nil
 	}
 	slot.onFail = undo
-	return func(err error) { c.storeDone(slot, err) }
+	return slot
 }

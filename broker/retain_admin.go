@@ -109,7 +109,7 @@ func (s *Server) DeleteRetained(topic string) (bool, error) {
 		return false, fmt.Errorf("%w: %v", ErrInvalidTopic, err)
 	}
 	errc := make(chan error, 1)
-	w := &storeWait{done: func(err error) { errc <- err }}
+	w := &storeWait{done: storedFunc(func(err error) { errc <- err })}
 	m := &session.Message{Topic: topic}
 	s.retained.mu.Lock()
 	had := s.retained.setLocked(m, 0)

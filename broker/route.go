@@ -26,7 +26,7 @@ func (s *Server) publish(m *session.Message) int {
 // nil) is called after the commit, or with the store's error, on the
 // store's writer goroutine. Durable sessions are woken after the commit
 // and read the message from the store.
-func (s *Server) publishThen(m *session.Message, onStored func(error)) (n int, stored bool) {
+func (s *Server) publishThen(m *session.Message, onStored storeListener) (n int, stored bool) {
 	return s.publishOnce(m, nil, onStored)
 }
 
@@ -34,23 +34,23 @@ func (s *Server) publishThen(m *session.Message, onStored func(error)) (n int, s
 // and packet ID of an incoming QoS 2 message) in the same commit as the
 // stored message, so that a PUBLISH resent after a crash is recognised
 // and not stored again.
-func (s *Server) publishOnce(m *session.Message, once []byte, onStored func(error)) (n int, stored bool) {
+func (s *Server) publishOnce(m *session.Message, once []byte, onStored storeListener) (n int, stored bool) {
 	meta := s.archive(m)
 	var (
-		durables durableTargets
-		w        *storeWait // made when something is written: most messages are not
-		rule     = s.offline.ruleFor(m.Topic, m.QoS)
+		job  *storeJob // made when something is written: most messages are not
+		rule = s.offline.ruleFor(m.Topic, m.QoS)
 	)
 	if rule != nil && rule.q != nil && !rule.q.reserve(len(m.Payload)) {
 		// Refused whole, as a full store refuses it: v5 0x97, 3.x closed.
 		if onStored != nil {
-			onStored(errQueueFull)
+			onStored.stored(errQueueFull)
 		}
 		return 0, true
 	}
 	if s.opts.Store != nil && m.Retain {
-		w = &storeWait{done: onStored}
+		job = &storeJob{s: s, m: m, wait: storeWait{done: onStored}}
 	}
+	var durables durableTargets
 	if m.Retain {
 		// A retained message is routed with the retained store locked:
 		// a new subscription takes its retained snapshot under the same
@@ -59,50 +59,75 @@ func (s *Server) publishOnce(m *session.Message, once []byte, onStored func(erro
 		at := time.Now().UnixNano()
 		s.retained.mu.Lock()
 		s.retained.setLocked(m, at)
-		s.persistRetained(m, at, w)
+		s.persistRetained(m, at, job.waiter())
 		n, durables = s.routeFor(m, rule)
 		s.retained.mu.Unlock()
 	} else {
 		n, durables = s.routeFor(m, rule)
 	}
 	if k := len(durables.readers) + len(durables.shared); k > 0 || rule != nil {
-		if w == nil {
-			w = &storeWait{done: onStored}
+		if job == nil {
+			job = &storeJob{s: s, m: m, wait: storeWait{done: onStored}}
 		}
-		w.add()
+		job.rule, job.durables = rule, durables
+		job.wait.add()
 		if meta == nil {
 			meta = session.EncodeMeta(m)
 		}
-		s.opts.Store.AppendOnce(m.From, m.Topic, meta, m.Payload, once, func(id boltstore.RecordID, err error) {
-			if rule != nil {
-				s.offlineStored(rule, m, len(m.Payload), id, err)
-			}
-			if err != nil {
-				s.log.Error("message not stored for durable sessions", logTopic, m.Topic, logErr, err)
-				durables.release()
-				w.finish(err)
-				return
-			}
-			for _, d := range durables.readers {
-				d.Wake()
-			}
-			durables.release()
-			// A shared group's durable member gets the message assigned
-			// in the store; the acknowledgement waits for that too.
-			for _, member := range durables.shared {
-				w.add()
-				s.opts.Store.Assign(member.ClientID, id, func(err error) {
-					if err == nil {
-						member.Wake()
-					}
-					w.finish(err)
-				})
-			}
-			w.finish(nil)
-		})
+		s.opts.Store.AppendOnce(m.From, m.Topic, meta, m.Payload, once, job)
 		n += k
 	}
-	return n, w.started()
+	return n, job.waiter().started()
+}
+
+// storeJob is a published message on its way to the store: the durable
+// sessions to wake after the commit and what waits for it, in one
+// allocation.
+type storeJob struct {
+	s        *Server
+	m        *session.Message
+	rule     *offlineRule
+	durables durableTargets
+	wait     storeWait
+}
+
+// waiter returns the job's storeWait, or nil for no job.
+func (j *storeJob) waiter() *storeWait {
+	if j == nil {
+		return nil
+	}
+	return &j.wait
+}
+
+// AppendDone implements boltstore.AppendDone: the message is committed
+// (err nil) or refused.
+func (j *storeJob) AppendDone(id boltstore.RecordID, err error) {
+	s, w := j.s, &j.wait
+	if j.rule != nil {
+		s.offlineStored(j.rule, j.m, len(j.m.Payload), id, err)
+	}
+	if err != nil {
+		s.log.Error("message not stored for durable sessions", logTopic, j.m.Topic, logErr, err)
+		j.durables.release()
+		w.finish(err)
+		return
+	}
+	for _, d := range j.durables.readers {
+		d.Wake()
+	}
+	j.durables.release()
+	// A shared group's durable member gets the message assigned in the
+	// store; the acknowledgement waits for that too.
+	for _, member := range j.durables.shared {
+		w.add()
+		s.opts.Store.Assign(member.ClientID, id, func(err error) {
+			if err == nil {
+				member.Wake()
+			}
+			w.finish(err)
+		})
+	}
+	w.finish(nil)
 }
 
 // durableTargets are the durable sessions a routed message is stored
@@ -123,14 +148,24 @@ func (t *durableTargets) release() {
 	}
 }
 
-// storeWait calls done once every store write it was given has
+// storeListener hears the store's answer for a published message: nil
+// once every write for it is committed, else the first error. It is
+// called on a store goroutine and must not block.
+type storeListener interface{ stored(err error) }
+
+// storedFunc adapts a function to storeListener.
+type storedFunc func(error)
+
+func (f storedFunc) stored(err error) { f(err) }
+
+// storeWait tells done once every store write it was given has
 // committed, with the first error.
 type storeWait struct {
 	mu      sync.Mutex
 	pending int
 	n       int
 	err     error
-	done    func(error)
+	done    storeListener
 }
 
 func (w *storeWait) add() {
@@ -158,7 +193,7 @@ func (w *storeWait) finish(err error) {
 	last := w.pending == 0
 	w.mu.Unlock()
 	if last && w.done != nil {
-		w.done(w.err)
+		w.done.stored(w.err)
 	}
 }
 
