@@ -2,8 +2,10 @@ package main
 
 import (
 	"bytes"
-	"errors"
+	"fmt"
+	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"reflect"
 	"regexp"
@@ -173,18 +175,54 @@ func TestCheckConfig(t *testing.T) {
 	}
 }
 
-func TestMain_MemoryLimit(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "gatemq.toml")
-	if err := os.WriteFile(path, []byte("memory_limit = \"64MiB\"\n"), 0o600); err != nil {
-		t.Fatal(err)
+// TestMain_MemoryLimitAndGCPercent runs the binary with memory_limit and
+// gc_percent, with neither, and with GOGC in the environment, and reads
+// what the Go runtime uses from /metrics.
+func TestMain_MemoryLimitAndGCPercent(t *testing.T) {
+	for _, tc := range []struct {
+		name, toml, env     string
+		gcPercent, limitStr string
+	}{
+		{"set", "memory_limit = \"64MiB\"\ngc_percent = 150\n", "", "150", "67108864"},
+		{"default", "", "", "200", "9.223372036854776e+18"},
+		{"GOGC", "", "GOGC=80", "80", "9.223372036854776e+18"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			path := filepath.Join(dir, "gatemq.toml")
+			if err := os.WriteFile(path, []byte(tc.toml), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			addr := freePort(t)
+			cmd := exec.Command(buildBinary(t), "-listen", addr, "-data-dir", dir, "-config", path)
+			cmd.Env = append(os.Environ(), "GOGC=", "GOMEMLIMIT=")
+			if tc.env != "" {
+				cmd.Env = append(cmd.Env, tc.env)
+			}
+			logs := runBroker(t, cmd, addr)
+			want := []string{"gatemq_go_gc_percent " + tc.gcPercent + "\n", "gatemq_go_memory_limit_bytes " + tc.limitStr + "\n"}
+			waitFor(t, 10*time.Second, func() error {
+				resp, err := unixClient(filepath.Join(dir, "admin.sock")).Get("http://gatemq/metrics")
+				if err != nil {
+					return err
+				}
+				defer resp.Body.Close()
+				body, err := io.ReadAll(resp.Body)
+				if err != nil {
+					return err
+				}
+				for _, w := range want {
+					if !strings.Contains(string(body), w) {
+						return fmt.Errorf("/metrics lacks %q", w)
+					}
+				}
+				return nil
+			})
+			if tc.name == "set" && !strings.Contains(logs.String(), `msg="memory limit set" memory_limit=64MiB`) {
+				t.Errorf("no memory limit in the log:\n%s", logs)
+			}
+			cmd.Process.Signal(syscall.SIGTERM)
+			cmd.Wait()
+		})
 	}
-	cmd, _, logs := startBroker(t, "-config", path)
-	waitFor(t, 5*time.Second, func() error {
-		if !strings.Contains(logs.String(), `msg="memory limit set" memory_limit=64MiB`) {
-			return errors.New("no memory limit in the log")
-		}
-		return nil
-	})
-	cmd.Process.Signal(syscall.SIGTERM)
-	cmd.Wait()
 }

@@ -3,6 +3,7 @@ package admin
 import (
 	"fmt"
 	"io"
+	rtmetrics "runtime/metrics"
 
 	"gatemq/boltstore"
 	"gatemq/gossip"
@@ -46,6 +47,7 @@ func (m *metrics) observe(c boltstore.Commit) {
 
 func (m *metrics) write(w io.Writer) {
 	writeBroker(w, m.b)
+	writeRuntime(w)
 	if m.st != nil {
 		writeStore(w, m.st)
 		m.commitS.write(w, "gatemq_store_commit_duration_seconds", "Time of each message commit to the durable store, fsync included.")
@@ -56,6 +58,28 @@ func (m *metrics) write(w io.Writer) {
 	}
 	if m.ar != nil {
 		writeArchive(w, m.ar)
+	}
+}
+
+// runtimeSamples are the Go runtime's figures behind gc_percent and
+// memory_limit, so that their effect on a gateway can be watched.
+var runtimeSamples = []struct{ metric, name, help string }{
+	{"/gc/gogc:percent", "gatemq_go_gc_percent", "The garbage collector's target in use (gc_percent, GOGC)."},
+	{"/gc/gomemlimit:bytes", "gatemq_go_memory_limit_bytes", "The Go runtime's soft memory limit in use (memory_limit, GOMEMLIMIT)."},
+	{"/gc/heap/live:bytes", "gatemq_go_heap_live_bytes", "Heap memory the last garbage collection found in use."},
+	{"/memory/classes/total:bytes", "gatemq_go_memory_bytes", "All memory the Go runtime has mapped."},
+}
+
+func writeRuntime(w io.Writer) {
+	s := make([]rtmetrics.Sample, len(runtimeSamples))
+	for i, r := range runtimeSamples {
+		s[i].Name = r.metric
+	}
+	rtmetrics.Read(s)
+	for i, r := range runtimeSamples {
+		if s[i].Value.Kind() == rtmetrics.KindUint64 {
+			writeFamily(w, r.name, "gauge", r.help, one(float64(s[i].Value.Uint64())))
+		}
 	}
 }
 

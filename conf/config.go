@@ -18,6 +18,14 @@ type Config struct {
 	// at least 16MiB otherwise. Key memory_limit; default "0".
 	MemoryLimit Size `toml:"memory_limit"`
 
+	// GCPercent is the Go garbage collector's target (as GOGC): between
+	// collections the heap may grow by this percentage of the live data.
+	// Higher spends less CPU per message and more memory; memory_limit,
+	// when set, still bounds the heap. 0 takes GOGC from the environment
+	// when it is set, else 200; otherwise 25 to 1000. Key gc_percent;
+	// default 0.
+	GCPercent int `toml:"gc_percent"`
+
 	// Log configures the logger main builds. Table [log].
 	Log Log `toml:"log"`
 

@@ -57,6 +57,7 @@ func TestLoad_Full(t *testing.T) {
 	want := Config{
 		DataDir:     "/var/lib/gatemq",
 		MemoryLimit: 192 << 20,
+		GCPercent:   150,
 		Log:         Log{Level: "debug", Format: "json"},
 		MQTT: MQTT{
 			MaxPacketSize:         256 << 10,
@@ -202,6 +203,11 @@ probe_interval = "2m"
 		name:    "memory limit too small",
 		content: "memory_limit = \"1MiB\"\n",
 		want:    []string{"1: memory_limit: 1MiB is out of range (want at least 16777216 bytes)"},
+	},
+	{
+		name:    "gc percent out of range",
+		content: "data_dir = \"d\"\ngc_percent = 5000\n",
+		want:    []string{"2: gc_percent: 5000 is out of range"},
 	},
 	{
 		name:    "syntax error",

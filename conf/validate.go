@@ -19,6 +19,8 @@ const (
 	maxExpiry     = Duration(math.MaxUint32 * time.Second)
 
 	minMemoryLimit = 16 << 20 // below it the collector would run almost without pause
+	minGCPercent   = 25       // below it the collector runs almost without pause
+	maxGCPercent   = 1000     // above it an idle broker's heap could grow tenfold
 )
 
 // Validate reports whether c is usable: values in range, known enums, at
@@ -36,6 +38,9 @@ func (c *Config) validate() []*Error {
 	}
 	if c.MemoryLimit != 0 {
 		v.sizeRange("memory_limit", c.MemoryLimit, minMemoryLimit, math.MaxInt64)
+	}
+	if c.GCPercent != 0 {
+		v.intRange("gc_percent", int64(c.GCPercent), minGCPercent, maxGCPercent)
 	}
 	v.oneOf("log.level", c.Log.Level, "debug", "info", "warn", "error")
 	v.oneOf("log.format", c.Log.Format, "text", "json")
