@@ -135,7 +135,7 @@ func serve(args []string, stderr io.Writer) int {
 	}
 	log, logLevel := newLogger(cfg, stderr)
 	applyMemoryLimit(cfg, log)
-	applyGCPercent(cfg, log)
+	defer startGCTuner(cfg, log)()
 	if err := prepareDataDir(cfg.DataDir, log); err != nil {
 		log.Error("prepare data directory", "dir", cfg.DataDir, "err", err)
 		return 1

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -15,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"gatemq/broker/packet"
 	"gatemq/conf"
 )
 
@@ -177,15 +179,19 @@ func TestCheckConfig(t *testing.T) {
 
 // TestMain_MemoryLimitAndGCPercent runs the binary with memory_limit and
 // gc_percent, with neither, and with GOGC in the environment, and reads
-// what the Go runtime uses from /metrics.
+// what the Go runtime uses from /metrics: the gc_percent target (200 by
+// default) only while messages pour in, at most 100 before and after;
+// GOGC's at all times.
 func TestMain_MemoryLimitAndGCPercent(t *testing.T) {
+	const noLimit = "9.223372036854776e+18"
 	for _, tc := range []struct {
-		name, toml, env     string
-		gcPercent, limitStr string
+		name, toml, env string
+		idle, busy      string // gatemq_go_gc_percent
+		limit           string // gatemq_go_memory_limit_bytes
 	}{
-		{"set", "memory_limit = \"64MiB\"\ngc_percent = 150\n", "", "150", "67108864"},
-		{"default", "", "", "200", "9.223372036854776e+18"},
-		{"GOGC", "", "GOGC=80", "80", "9.223372036854776e+18"},
+		{"set", "memory_limit = \"64MiB\"\ngc_percent = 150\n", "", "100", "150", "67108864"},
+		{"default", "", "", "100", "200", noLimit},
+		{"GOGC", "", "GOGC=80", "80", "80", noLimit},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
@@ -200,24 +206,59 @@ func TestMain_MemoryLimitAndGCPercent(t *testing.T) {
 				cmd.Env = append(cmd.Env, tc.env)
 			}
 			logs := runBroker(t, cmd, addr)
-			want := []string{"gatemq_go_gc_percent " + tc.gcPercent + "\n", "gatemq_go_memory_limit_bytes " + tc.limitStr + "\n"}
-			waitFor(t, 10*time.Second, func() error {
-				resp, err := unixClient(filepath.Join(dir, "admin.sock")).Get("http://gatemq/metrics")
-				if err != nil {
-					return err
+			metricsShow := func(gc string) func() error {
+				want := []string{"gatemq_go_gc_percent " + gc + "\n", "gatemq_go_memory_limit_bytes " + tc.limit + "\n"}
+				return func() error {
+					resp, err := unixClient(filepath.Join(dir, "admin.sock")).Get("http://gatemq/metrics")
+					if err != nil {
+						return err
+					}
+					defer resp.Body.Close()
+					body, err := io.ReadAll(resp.Body)
+					if err != nil {
+						return err
+					}
+					for _, w := range want {
+						if !strings.Contains(string(body), w) {
+							return fmt.Errorf("/metrics lacks %q", w)
+						}
+					}
+					return nil
 				}
-				defer resp.Body.Close()
-				body, err := io.ReadAll(resp.Body)
-				if err != nil {
-					return err
-				}
-				for _, w := range want {
-					if !strings.Contains(string(body), w) {
-						return fmt.Errorf("/metrics lacks %q", w)
+			}
+			waitFor(t, 10*time.Second, metricsShow(tc.idle))
+
+			// Load: QoS 0 PUBLISHes of 4 KiB, each a new body buffer in
+			// the broker, until the busy target shows (at most 15 s).
+			nc, _ := dialConnect(t, addr, packet.V311, "loader")
+			stop := make(chan struct{})
+			loaded := make(chan error, 1)
+			go func() {
+				pub := packet.Append(nil, &packet.Publish{Topic: "load/gc", Payload: make([]byte, 4096)}, packet.V311)
+				batch := bytes.Repeat(pub, 16)
+				deadline := time.Now().Add(15 * time.Second)
+				for time.Now().Before(deadline) {
+					select {
+					case <-stop:
+						loaded <- nil
+						return
+					default:
+					}
+					if _, err := nc.Write(batch); err != nil {
+						loaded <- err
+						return
 					}
 				}
-				return nil
-			})
+				loaded <- errors.New("load ran 15 s")
+			}()
+			waitFor(t, 15*time.Second, metricsShow(tc.busy))
+			close(stop)
+			if err := <-loaded; err != nil {
+				t.Fatal(err)
+			}
+			nc.Close()
+			waitFor(t, 10*time.Second, metricsShow(tc.idle))
+
 			if tc.name == "set" && !strings.Contains(logs.String(), `msg="memory limit set" memory_limit=64MiB`) {
 				t.Errorf("no memory limit in the log:\n%s", logs)
 			}

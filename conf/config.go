@@ -18,11 +18,13 @@ type Config struct {
 	// at least 16MiB otherwise. Key memory_limit; default "0".
 	MemoryLimit Size `toml:"memory_limit"`
 
-	// GCPercent is the Go garbage collector's target (as GOGC): between
-	// collections the heap may grow by this percentage of the live data.
-	// Higher spends less CPU per message and more memory; memory_limit,
-	// when set, still bounds the heap. 0 takes GOGC from the environment
-	// when it is set, else 200; otherwise 25 to 1000. Key gc_percent;
+	// GCPercent is the Go garbage collector's target (as GOGC) while the
+	// broker is busy: between collections the heap may grow by this
+	// percentage of the live data. Higher spends less CPU per message
+	// and more memory. While the broker is idle (allocating under
+	// 4 MiB/s) the target is at most 100; memory_limit, when set, still
+	// bounds the heap. 0 is 200, unless GOGC is set in the environment:
+	// then GOGC's, at all times. Otherwise 25 to 1000. Key gc_percent;
 	// default 0.
 	GCPercent int `toml:"gc_percent"`
 
