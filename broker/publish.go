@@ -126,9 +126,6 @@ func (c *conn) handlePublish(p *packet.Publish) error {
 		ack = &slot.puback
 	case p.QoS == 1:
 		ack = &packet.Puback{PacketID: p.PacketID, Reason: reason}
-	case p.QoS == 2 && slot != nil:
-		slot.pubrec = packet.Pubrec{PacketID: p.PacketID, Reason: reason}
-		ack = &slot.pubrec
 	case p.QoS == 2:
 		ack = &packet.Pubrec{PacketID: p.PacketID, Reason: reason}
 	default:

@@ -23,7 +23,9 @@ var bufPool = sync.Pool{New: func() any { b := make([]byte, bigBufSize); return 
 //
 // The small array holds a few typical sensor PUBLISHes: at 64 bytes, a
 // publisher streaming 80-byte packets took 1.3 reads per packet, and the
-// read syscalls were 14% of the broker's CPU.
+// read syscalls were 14% of the broker's CPU. 256 bytes cost as little
+// CPU as 512 in the same load, and keep the connection in a 704-byte
+// allocation instead of 1 KiB.
 type reader struct {
 	nc      net.Conn
 	timeout time.Duration // read deadline of each packet, from its first socket read; 0 for none
@@ -34,7 +36,7 @@ type reader struct {
 	big     *[]byte // pooled buffer in use, or nil
 	lastN   int     // bytes returned by the last socket read
 	n       uint64  // bytes read from the socket
-	small   [512]byte
+	small   [256]byte
 }
 
 func (r *reader) fill() error {
