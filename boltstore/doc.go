@@ -69,7 +69,9 @@
 //	"patterns"                     StreamID (uint32 BE) -> pattern
 //	"s"+site(8)+shard(2 BE)+stream(4 BE)   seq (uint64 BE) -> record
 //
-// A record value is version (1), time (unix ns, uint64 BE), topic length
+// A record value is version (1), time (unix ns, uint64 BE; the commit's
+// time plus one ns per record of the batch, never going back while the
+// store is open, as sessions merge streams by it), topic length
 // (uint16 BE) and topic, meta length (uint32 BE) and meta, payload, and a
 // CRC-32C of the key and everything before it. Keys are big-endian so a
 // cursor iterates in order. Stream buckets have FillPercent 1.0: keys only
