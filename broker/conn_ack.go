@@ -41,8 +41,7 @@ func (c *conn) reserveAck() *ackSlot {
 func (c *conn) fillAck(a *ackSlot, pk packet.Packet, waiting bool) {
 	c.outMu.Lock()
 	a.pk, a.waiting = pk, waiting
-	c.outMu.Unlock()
-	c.flushAcks()
+	c.flushAcksLocked()
 }
 
 // storeDone records the store's answer for a slot. It runs on the store's
@@ -50,17 +49,16 @@ func (c *conn) fillAck(a *ackSlot, pk packet.Packet, waiting bool) {
 func (c *conn) storeDone(a *ackSlot, err error) {
 	c.outMu.Lock()
 	a.done, a.err = true, err
-	c.outMu.Unlock()
-	c.flushAcks()
+	c.flushAcksLocked()
 }
 
-// flushAcks moves the acknowledgements that are ready, in order, to the
-// writer. A message that could not be stored is never acknowledged as
-// stored: v5 gets its reason code (0x97 for the quota, 0x80 otherwise);
-// 3.x, which has no way to say no, loses the connection.
-func (c *conn) flushAcks() {
+// flushAcksLocked moves the acknowledgements that are ready, in order,
+// to the writer; it is called with outMu held and releases it. A message
+// that could not be stored is never acknowledged as stored: v5 gets its
+// reason code (0x97 for the quota, 0x80 otherwise); 3.x, which has no
+// way to say no, loses the connection.
+func (c *conn) flushAcksLocked() {
 	fail := false
-	c.outMu.Lock()
 	for len(c.acks) > 0 {
 		a := c.acks[0]
 		if a.pk == nil || (a.waiting && !a.done) {

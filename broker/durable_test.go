@@ -217,6 +217,42 @@ func TestDurable_AckAfterCommitInOrder(t *testing.T) {
 	}
 }
 
+// TestDurable_RetainedAckWaitsForMessage publishes a retained message to
+// a durable session's topic: the retained write commits on its own, and
+// the PUBACK must still wait for the message's commit.
+func TestDurable_RetainedAckWaitsForMessage(t *testing.T) {
+	t.Parallel()
+	st, err := boltstore.Open(t.TempDir(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	ps := &pausingStore{Store: st}
+	o := testOptions()
+	o.Store = ps
+	_, addr := newTestBroker(t, o)
+	c, _ := connect5(t, addr, "durable", false, withExpiry(600))
+	c.subscribe(1, packet.Subscription{Filter: "stored/#", QoS: 1})
+	c.disconnect()
+
+	pub := dialRaw(t, addr, packet.V5)
+	pub.mustConnect("pub", true)
+	pub.send(&packet.Publish{Topic: "stored/r", QoS: 1, PacketID: 1, Retain: true, Payload: []byte("r")})
+	waitFor(t, 5*time.Second, func() error {
+		ps.mu.Lock()
+		defer ps.mu.Unlock()
+		if len(ps.held) == 0 {
+			return errors.New("commit not reached yet")
+		}
+		return nil
+	})
+	pub.expectNothing(200 * time.Millisecond) // the retained write is long committed
+	ps.releaseAll()
+	if a, ok := pub.recv().(*packet.Puback); !ok || a.PacketID != 1 || a.Reason != packet.Success {
+		t.Fatalf("want PUBACK 1, got %+v", a)
+	}
+}
+
 func TestDurable_QuotaRefusesWithoutFalseAck(t *testing.T) {
 	t.Parallel()
 	b := startDurable(t, t.TempDir(), testOptions(), &boltstore.Options{MaxBytes: 1})

@@ -2,6 +2,7 @@ package broker
 
 import (
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"gatemq/boltstore"
@@ -48,7 +49,7 @@ func (s *Server) publishOnce(m *session.Message, once []byte, onStored storeList
 		return 0, true
 	}
 	if s.opts.Store != nil && m.Retain {
-		job = &storeJob{s: s, m: m, wait: storeWait{done: onStored}}
+		job = newStoreJob(s, m, onStored)
 	}
 	var durables durableTargets
 	if m.Retain {
@@ -67,7 +68,7 @@ func (s *Server) publishOnce(m *session.Message, once []byte, onStored storeList
 	}
 	if k := len(durables.readers) + len(durables.shared); k > 0 || rule != nil {
 		if job == nil {
-			job = &storeJob{s: s, m: m, wait: storeWait{done: onStored}}
+			job = newStoreJob(s, m, onStored)
 		}
 		job.rule, job.durables = rule, durables
 		job.wait.add()
@@ -77,7 +78,23 @@ func (s *Server) publishOnce(m *session.Message, once []byte, onStored storeList
 		s.opts.Store.AppendOnce(m.From, m.Topic, meta, m.Payload, once, job)
 		n += k
 	}
-	return n, job.waiter().started()
+	if job == nil {
+		return n, false
+	}
+	stored = job.wait.started()
+	job.wait.finish(nil) // newStoreJob's hold: every write is added
+	return n, stored
+}
+
+// newStoreJob returns a job whose wait is held until publishOnce has
+// added all its writes: the retained message's write could otherwise
+// commit, and answer for the message, before the message's own append
+// is added.
+func newStoreJob(s *Server, m *session.Message, onStored storeListener) *storeJob {
+	j := &storeJob{s: s, m: m}
+	j.wait.done = onStored
+	j.wait.hold()
+	return j
 }
 
 // storeJob is a published message on its way to the store: the durable
@@ -160,40 +177,44 @@ func (f storedFunc) stored(err error) { f(err) }
 
 // storeWait tells done once every store write it was given has
 // committed, with the first error.
+//
+// Counters rather than a mutex: every durable message goes through one.
+// A caller adding writes from several places holds it open (hold) until
+// it has added them all, so that a write finishing early does not
+// answer for the others.
 type storeWait struct {
-	mu      sync.Mutex
-	pending int
-	n       int
+	pending atomic.Int32 // writes (and holds) not finished
+	n       atomic.Int32 // writes added
+	errMu   sync.Mutex   // guards err; taken only on a failure and at the end
 	err     error
 	done    storeListener
 }
 
 func (w *storeWait) add() {
-	w.mu.Lock()
-	w.pending++
-	w.n++
-	w.mu.Unlock()
+	w.n.Add(1)
+	w.pending.Add(1)
 }
 
+// hold keeps done from being called until a matching finish(nil).
+func (w *storeWait) hold() { w.pending.Add(1) }
+
 func (w *storeWait) started() bool {
-	if w == nil {
-		return false
-	}
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.n > 0
+	return w != nil && w.n.Load() > 0
 }
 
 func (w *storeWait) finish(err error) {
-	w.mu.Lock()
-	w.pending--
-	if w.err == nil {
-		w.err = err
+	if err != nil {
+		w.errMu.Lock()
+		if w.err == nil {
+			w.err = err
+		}
+		w.errMu.Unlock()
 	}
-	last := w.pending == 0
-	w.mu.Unlock()
-	if last && w.done != nil {
-		w.done.stored(w.err)
+	if w.pending.Add(-1) == 0 && w.done != nil && w.n.Load() > 0 {
+		w.errMu.Lock()
+		err := w.err
+		w.errMu.Unlock()
+		w.done.stored(err)
 	}
 }
 
