@@ -85,7 +85,7 @@ func NewMessage(r boltstore.ArchiveRecord) (Message, error) {
 	if out.Payload == nil {
 		out.Payload = []byte{}
 	}
-	out.Properties = newMessageProperties(m.Props)
+	out.Properties = newMessageProperties(m.Properties())
 	if m.Expires != 0 {
 		if out.Properties == nil {
 			out.Properties = &MessageProperties{}

@@ -213,7 +213,9 @@ func (c *conn) appendDelivery(buf []byte, d *session.Delivery, now int64) []byte
 		Payload:  m.Payload,
 	}
 	if c.version == packet.V5 {
-		p.Properties = m.Props
+		if m.Props != nil {
+			p.Properties = *m.Props
+		}
 		if left, ok := m.RemainingExpiry(now); ok {
 			p.Properties.MessageExpiry = left // [MQTT-3.3.2-6]
 			p.Properties.Present.Add(packet.PropMessageExpiry)

@@ -753,7 +753,7 @@ func (s *Server) saveWill(sess *session.Session, w *will, due time.Time) {
 	var b []byte
 	if w != nil {
 		sw := savedWill{Topic: w.msg.Topic, Payload: w.msg.Payload, QoS: w.msg.QoS, Retain: w.msg.Retain,
-			Props: w.msg.Props, Delay: w.delay, Expiry: w.expiry, HasExp: w.hasExp, Username: w.username}
+			Props: w.msg.Properties(), Delay: w.delay, Expiry: w.expiry, HasExp: w.hasExp, Username: w.username}
 		if !due.IsZero() {
 			sw.Due = due.UnixNano()
 		}
@@ -775,7 +775,7 @@ func (s *Server) restoreWill(sess *session.Session, b []byte, now time.Time) {
 		return
 	}
 	w := &will{
-		msg:   session.Message{Topic: sw.Topic, Payload: sw.Payload, QoS: sw.QoS, Retain: sw.Retain, From: sess.ClientID, Props: sw.Props},
+		msg:   session.Message{Topic: sw.Topic, Payload: sw.Payload, QoS: sw.QoS, Retain: sw.Retain, From: sess.ClientID, Props: &sw.Props},
 		delay: sw.Delay, expiry: sw.Expiry, hasExp: sw.HasExp, username: sw.Username,
 	}
 	due := now.Add(time.Duration(min(w.delay, sess.Expiry())) * time.Second)

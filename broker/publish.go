@@ -74,13 +74,15 @@ func (c *conn) handlePublish(p *packet.Publish) error {
 			From:    c.clientID,
 		}
 		if c.version == packet.V5 {
-			m.Props = packet.Properties{
-				Present:         props.Present & forwardProps,
-				PayloadFormat:   props.PayloadFormat,
-				ContentType:     props.ContentType,
-				ResponseTopic:   props.ResponseTopic,
-				CorrelationData: props.CorrelationData,
-				User:            props.User,
+			if props.Present&forwardProps != 0 || len(props.User) > 0 {
+				m.Props = &packet.Properties{
+					Present:         props.Present & forwardProps,
+					PayloadFormat:   props.PayloadFormat,
+					ContentType:     props.ContentType,
+					ResponseTopic:   props.ResponseTopic,
+					CorrelationData: props.CorrelationData,
+					User:            props.User,
+				}
 			}
 			if props.Present.Has(packet.PropMessageExpiry) {
 				m.Expires = time.Now().Add(time.Duration(props.MessageExpiry) * time.Second).UnixNano()

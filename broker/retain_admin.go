@@ -29,7 +29,7 @@ var ErrInvalidTopic = errors.New("mqtt: invalid topic")
 // retainedMessage describes a stored retained message.
 func retainedMessage(m *session.Message, at int64) RetainedMessage {
 	rm := RetainedMessage{RetainedInfo: RetainedInfo{Topic: m.Topic, QoS: m.QoS, Bytes: len(m.Payload), From: m.From},
-		Payload: m.Payload, Props: m.Props}
+		Payload: m.Payload, Props: m.Properties()}
 	if m.Expires != 0 {
 		rm.Expires = time.Unix(0, m.Expires).UTC()
 	}

@@ -45,7 +45,7 @@ func newWill(cp *packet.Connect, clientID string) *will {
 		delay: cp.WillProperties.WillDelay,
 	}
 	wp := &cp.WillProperties
-	w.msg.Props = packet.Properties{
+	w.msg.Props = &packet.Properties{
 		Present:         wp.Present & forwardProps,
 		PayloadFormat:   wp.PayloadFormat,
 		ContentType:     wp.ContentType,

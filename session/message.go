@@ -20,11 +20,21 @@ type Message struct {
 	// Props holds the properties forwarded to v5 subscribers (payload
 	// format, content type, response topic, correlation data, user
 	// properties). Message expiry, topic alias and subscription
-	// identifiers are set per delivery.
-	Props packet.Properties
+	// identifiers are set per delivery. nil for none, as for every 3.x
+	// message: the properties are 272 of a message's 344 bytes.
+	Props *packet.Properties
 
 	// Expires is when the message expires (unix nanoseconds), 0 for never.
 	Expires int64
+}
+
+// Properties returns a copy of m's forwarded properties, the zero value
+// for none.
+func (m *Message) Properties() packet.Properties {
+	if m.Props == nil {
+		return packet.Properties{}
+	}
+	return *m.Props
 }
 
 // Expired reports whether m has expired at now (unix nanoseconds).

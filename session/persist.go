@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"gatemq/boltstore"
+	"gatemq/broker/packet"
 )
 
 // SetDurable marks the session durable: its messages come from the store
@@ -312,8 +313,8 @@ func EncodeMeta(m *Message) []byte {
 		flags |= 1 << 3
 	}
 	var props []byte
-	if m.Props.Present != 0 || len(m.Props.User) > 0 {
-		props, _ = json.Marshal(&m.Props)
+	if p := m.Props; p != nil && (p.Present != 0 || len(p.User) > 0) {
+		props, _ = json.Marshal(p)
 		flags |= 1 << 4
 	}
 	// One allocation: the flags, the expiry, two uvarint lengths.
@@ -356,7 +357,8 @@ func DecodeMessage(topic string, meta, payload []byte) (*Message, error) {
 		if k <= 0 || uint64(len(rest)-k) < n {
 			return nil, fmt.Errorf("bad properties length")
 		}
-		if err := json.Unmarshal(rest[k:k+int(n)], &m.Props); err != nil {
+		m.Props = new(packet.Properties)
+		if err := json.Unmarshal(rest[k:k+int(n)], m.Props); err != nil {
 			return nil, fmt.Errorf("properties: %w", err)
 		}
 	}
