@@ -179,13 +179,15 @@ func (p *pausingStore) releaseAll() {
 	}
 }
 
-func TestDurable_AckAfterCommitInOrder(t *testing.T) {
-	t.Parallel()
+// pausedBroker starts a broker on a pausingStore with an offline durable
+// session subscribed to stored/#, and a v5 publisher connected to it.
+func pausedBroker(t *testing.T) (*pausingStore, *rawClient) {
+	t.Helper()
 	st, err := boltstore.Open(t.TempDir(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer st.Close()
+	t.Cleanup(func() { st.Close() })
 	ps := &pausingStore{Store: st}
 	o := testOptions()
 	o.Store = ps
@@ -193,22 +195,33 @@ func TestDurable_AckAfterCommitInOrder(t *testing.T) {
 	c, _ := connect5(t, addr, "durable", false, withExpiry(600))
 	c.subscribe(1, packet.Subscription{Filter: "stored/#", QoS: 1})
 	c.disconnect()
-
 	pub := dialRaw(t, addr, packet.V5)
 	pub.mustConnect("pub", true)
+	return ps, pub
+}
+
+// waitHeld waits until an append reached the store and is held.
+func (p *pausingStore) waitHeld(t *testing.T) {
+	t.Helper()
+	waitFor(t, 5*time.Second, func() error {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		if len(p.held) == 0 {
+			return errors.New("commit not reached yet")
+		}
+		return nil
+	})
+}
+
+func TestDurable_AckAfterCommitInOrder(t *testing.T) {
+	t.Parallel()
+	ps, pub := pausedBroker(t)
 	pub.send(&packet.Publish{Topic: "stored/a", QoS: 1, PacketID: 1, Payload: []byte("1")})
 	pub.send(&packet.Publish{Topic: "not-stored", QoS: 1, PacketID: 2, Payload: []byte("2")})
 	// Neither acknowledgement may come before the first one's commit:
 	// the second waits behind the first [MQTT-4.6.0-2].
 	pub.expectNothing(200 * time.Millisecond)
-	waitFor(t, 5*time.Second, func() error {
-		ps.mu.Lock()
-		defer ps.mu.Unlock()
-		if len(ps.held) == 0 {
-			return errors.New("commit not reached yet")
-		}
-		return nil
-	})
+	ps.waitHeld(t)
 	ps.releaseAll()
 	for _, want := range []uint16{1, 2} {
 		if a, ok := pub.recv().(*packet.Puback); !ok || a.PacketID != want {
@@ -222,30 +235,9 @@ func TestDurable_AckAfterCommitInOrder(t *testing.T) {
 // the PUBACK must still wait for the message's commit.
 func TestDurable_RetainedAckWaitsForMessage(t *testing.T) {
 	t.Parallel()
-	st, err := boltstore.Open(t.TempDir(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	ps := &pausingStore{Store: st}
-	o := testOptions()
-	o.Store = ps
-	_, addr := newTestBroker(t, o)
-	c, _ := connect5(t, addr, "durable", false, withExpiry(600))
-	c.subscribe(1, packet.Subscription{Filter: "stored/#", QoS: 1})
-	c.disconnect()
-
-	pub := dialRaw(t, addr, packet.V5)
-	pub.mustConnect("pub", true)
+	ps, pub := pausedBroker(t)
 	pub.send(&packet.Publish{Topic: "stored/r", QoS: 1, PacketID: 1, Retain: true, Payload: []byte("r")})
-	waitFor(t, 5*time.Second, func() error {
-		ps.mu.Lock()
-		defer ps.mu.Unlock()
-		if len(ps.held) == 0 {
-			return errors.New("commit not reached yet")
-		}
-		return nil
-	})
+	ps.waitHeld(t)
 	pub.expectNothing(200 * time.Millisecond) // the retained write is long committed
 	ps.releaseAll()
 	if a, ok := pub.recv().(*packet.Puback); !ok || a.PacketID != 1 || a.Reason != packet.Success {
