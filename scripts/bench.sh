@@ -309,7 +309,8 @@ if [ -s "$out/archive.jsonl" ]; then
 	"$gatemq" bench report -brokers "gatemq+archive,gatemq" "$out/archive.jsonl" | tee "$out/archive.md"
 fi
 
-lost=$(cat "$results" "$out/archive.jsonl" 2>/dev/null | grep -o '"lost":[0-9]*' | awk -F: '{s += $2} END {print s + 0}')
+# archive.jsonl is there only when the archive loads ran (BENCH_ARCHIVE).
+lost=$(cat "$results" $([ -f "$out/archive.jsonl" ] && echo "$out/archive.jsonl") | { grep -o '"lost":[0-9]*' || true; } | awk -F: '{s += $2} END {print s + 0}')
 if [ "$lost" != 0 ] || [ "$failed_runs" != 0 ]; then
 	echo
 	echo "FAIL: $lost message(s) lost, $failed_runs run(s) failed (logs: ${BENCH_OUT:-set BENCH_OUT to keep them})"
