@@ -300,6 +300,12 @@ func TestMain_DurableCLI(t *testing.T) {
 	addr := freePort(t)
 	cmd := exec.Command(bin, "-listen", addr, "-data-dir", dir)
 	runBroker(t, cmd, addr)
+	// The admin socket comes up after the listeners; until it does, the
+	// commands read the data directory, where every session is offline.
+	waitFor(t, 10*time.Second, func() error {
+		_, err := os.Stat(filepath.Join(dir, "admin.sock"))
+		return err
+	})
 	props := packet.Properties{SessionExpiry: 3600}
 	props.Present.Add(packet.PropSessionExpiry)
 	nc, err := net.Dial("tcp", addr)
