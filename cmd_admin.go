@@ -215,6 +215,17 @@ func get(hc *http.Client, path string, v any) error { return request(hc, http.Me
 
 func (c *apiClient) get(path string, v any) error { return c.do(http.MethodGet, path, v) }
 
+// askOrRead gets path from the running broker's admin API, or, when no
+// broker answers, from read (the data directory).
+func askOrRead[T any](of opFlags, path string, read func() (T, error)) (T, error) {
+	var v T
+	err := of.client().get(path, &v)
+	if errors.Is(err, errNoBroker) {
+		v, err = read()
+	}
+	return v, err
+}
+
 // answerError is the error of an answer other than 200: the API's own
 // message when it sent one.
 func answerError(resp *http.Response) error {

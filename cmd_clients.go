@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -88,17 +87,6 @@ func clientShowMain(args []string, stdout, stderr io.Writer) int {
 	}
 	tw.Flush()
 	return 0
-}
-
-// askOrRead gets path from the running broker's admin API, or, when no
-// broker answers, from read (the data directory).
-func askOrRead[T any](of opFlags, path string, read func() (T, error)) (T, error) {
-	var v T
-	err := of.client().get(path, &v)
-	if errors.Is(err, errNoBroker) {
-		v, err = read()
-	}
-	return v, err
 }
 
 // savedClientStatuses reads the status records of a stopped broker. The

@@ -83,17 +83,15 @@ func messagesListMain(args []string, stdout, stderr io.Writer) int {
 		}
 		v.Set(f.name, t.UTC().Format(time.RFC3339Nano))
 	}
-	var page admin.MessagePage
-	err = of.client().get("/api/v1/messages?"+v.Encode(), &page)
-	if errors.Is(err, errNoBroker) {
-		page, err = withArchive(of.dataDir, func(a *boltstore.Archive) (admin.MessagePage, error) {
+	page, err := askOrRead(of, "/api/v1/messages?"+v.Encode(), func() (admin.MessagePage, error) {
+		return withArchive(of.dataDir, func(a *boltstore.Archive) (admin.MessagePage, error) {
 			q, err := admin.ParseMessageQuery(v)
 			if err != nil {
 				return admin.MessagePage{}, err
 			}
 			return admin.ListMessages(a, q)
 		})
-	}
+	})
 	if err != nil {
 		fmt.Fprintf(stderr, "gatemq messages list: %v\n", err)
 		return 1
@@ -122,11 +120,9 @@ func messagesGetMain(args []string, stdout, stderr io.Writer) int {
 	if !ok {
 		return 2
 	}
-	var m admin.Message
-	err := of.client().get("/api/v1/messages/"+url.PathEscape(id), &m)
-	if errors.Is(err, errNoBroker) {
-		m, err = withArchive(of.dataDir, func(a *boltstore.Archive) (admin.Message, error) { return admin.GetMessage(a, id) })
-	}
+	m, err := askOrRead(of, "/api/v1/messages/"+url.PathEscape(id), func() (admin.Message, error) {
+		return withArchive(of.dataDir, func(a *boltstore.Archive) (admin.Message, error) { return admin.GetMessage(a, id) })
+	})
 	if err != nil {
 		fmt.Fprintf(stderr, "gatemq messages get: %v\n", err)
 		return 1

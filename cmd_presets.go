@@ -118,11 +118,7 @@ func presetsList(args []string, stdout, stderr io.Writer) int {
 		id = pos[0]
 		path += "/" + pathSegment(id)
 	}
-	var rows []admin.Preset
-	err := of.client().get(path, &rows)
-	if errors.Is(err, errNoBroker) {
-		rows, err = savedPresets(of, id, stderr)
-	}
+	rows, err := askOrRead(of, path, func() ([]admin.Preset, error) { return savedPresets(of, id, stderr) })
 	return of.report("presets list", err, rows, func(w io.Writer) {
 		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "CLIENT ID\tFILTER\tQOS\tOPTIONS\tSOURCE")

@@ -47,17 +47,17 @@ func retainedList(args []string, stdout, stderr io.Writer) int {
 	if *filter != "" {
 		path += "?topic=" + url.QueryEscape(*filter)
 	}
-	var rows []admin.Retained
-	err := of.client().get(path, &rows)
-	if errors.Is(err, errNoBroker) {
-		var msgs []broker.RetainedMessage
-		if msgs, err = savedRetained(of.dataDir, *filter, "", stderr); err == nil {
-			rows = make([]admin.Retained, 0, len(msgs))
-			for _, m := range msgs {
-				rows = append(rows, admin.NewRetainedDetail(m).Retained)
-			}
+	rows, err := askOrRead(of, path, func() ([]admin.Retained, error) {
+		msgs, err := savedRetained(of.dataDir, *filter, "", stderr)
+		if err != nil {
+			return nil, err
 		}
-	}
+		rows := make([]admin.Retained, 0, len(msgs))
+		for _, m := range msgs {
+			rows = append(rows, admin.NewRetainedDetail(m).Retained)
+		}
+		return rows, nil
+	})
 	return of.report("retained list", err, rows, func(w io.Writer) {
 		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "TOPIC\tQOS\tBYTES\tFROM\tSTORED\tEXPIRES")
@@ -117,18 +117,16 @@ func retainedGet(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	topic := pos[0]
-	var d admin.RetainedDetail
-	err := of.client().get("/api/v1/retained/"+pathSegment(topic), &d)
-	if errors.Is(err, errNoBroker) {
-		var msgs []broker.RetainedMessage
-		if msgs, err = savedRetained(of.dataDir, "", topic, stderr); err == nil {
-			if len(msgs) == 0 {
-				err = fmt.Errorf("no retained message on %s", topic)
-			} else {
-				d = admin.NewRetainedDetail(msgs[0])
-			}
+	d, err := askOrRead(of, "/api/v1/retained/"+pathSegment(topic), func() (admin.RetainedDetail, error) {
+		msgs, err := savedRetained(of.dataDir, "", topic, stderr)
+		switch {
+		case err != nil:
+			return admin.RetainedDetail{}, err
+		case len(msgs) == 0:
+			return admin.RetainedDetail{}, fmt.Errorf("no retained message on %s", topic)
 		}
-	}
+		return admin.NewRetainedDetail(msgs[0]), nil
+	})
 	return of.report("retained get", err, d, func(w io.Writer) { printRetained(w, d) }, stdout, stderr)
 }
 

@@ -194,13 +194,7 @@ func TestMain_PeerGroup(t *testing.T) {
 func TestMain_PeerGroupConfig(t *testing.T) {
 	bin := buildBinary(t)
 	dir := t.TempDir()
-	write := func(name, content string) string {
-		p := filepath.Join(dir, name)
-		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
+	write := func(name, content string) string { return writeTestFile(t, dir, name, []byte(content)) }
 	noKey := write("nokey.toml", "data_dir = \"/tmp/x\"\n\n[peer_group]\nenable = true\n")
 	shortKey := write("short.key", "c2hvcnQ=\n")
 	badKey := write("badkey.toml", fmt.Sprintf("[peer_group]\nenable = true\nsecret_file = %q\n", shortKey))

@@ -29,8 +29,8 @@ type metrics struct {
 	batch   *histogram
 }
 
-func newMetrics(b Broker, st Store, peers Peers) *metrics {
-	m := &metrics{b: b, st: st, peers: peers}
+func newMetrics(b Broker, st Store, peers Peers, ar Archive) *metrics {
+	m := &metrics{b: b, st: st, peers: peers, ar: ar}
 	if st != nil {
 		m.commitS = newHistogram(commitSecondsBounds)
 		m.batch = newHistogram(batchSizeBounds)

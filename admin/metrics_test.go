@@ -2,10 +2,8 @@ package admin
 
 import (
 	"bufio"
-	"context"
 	"math"
 	"net"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -15,7 +13,6 @@ import (
 	"github.com/prometheus/common/model"
 
 	"gatemq/boltstore"
-	"gatemq/broker"
 	"gatemq/broker/packet"
 )
 
@@ -195,25 +192,7 @@ func TestMetrics_Exposition(t *testing.T) {
 // QoS 1 load for a durable session: the counters and both histograms
 // move, and the text stays strictly valid.
 func TestMetrics_RealLoad(t *testing.T) {
-	st, err := boltstore.Open(filepath.Join(t.TempDir(), "ds"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	o := broker.DefaultOptions()
-	o.Store = st
-	srv := broker.New(o)
-	if err := srv.Restore(); err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Serve(ln)
-	t.Cleanup(func() {
-		srv.Close(context.Background())
-		st.Close()
-	})
+	srv, st, addr := startStoreBroker(t)
 	_, c, _ := startUnix(t, Options{Broker: srv, Store: st})
 	scrape := func() map[string]*dto.MetricFamily {
 		t.Helper()
@@ -224,7 +203,6 @@ func TestMetrics_RealLoad(t *testing.T) {
 	}
 	before := scrape()
 
-	addr := ln.Addr().String()
 	sub, subR := dialMQTT(t, addr, &packet.Connect{ClientID: "durable-sub", KeepAlive: 60})
 	sub.Write(packet.Append(nil, &packet.Subscribe{PacketID: 1, Subscriptions: []packet.Subscription{{Filter: "load/#", QoS: 1}}}, packet.V311))
 	if _, ok := readMQTT(t, sub, subR).(*packet.Suback); !ok {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -18,7 +19,16 @@ import (
 // on a Unix socket, with the preset and retained endpoints.
 func startWithStore(t *testing.T) (*broker.Server, string, *http.Client) {
 	t.Helper()
-	st, err := boltstore.Open(t.TempDir(), nil)
+	srv, _, addr := startStoreBroker(t)
+	_, c, _ := startUnix(t, Options{Broker: srv, Presets: srv, Retained: srv})
+	return srv, addr, c
+}
+
+// startStoreBroker starts a broker with a durable store, serving MQTT on
+// a loopback port, and returns it, its store and the port's address.
+func startStoreBroker(t *testing.T) (*broker.Server, *boltstore.Store, string) {
+	t.Helper()
+	st, err := boltstore.Open(filepath.Join(t.TempDir(), "ds"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -37,8 +47,7 @@ func startWithStore(t *testing.T) (*broker.Server, string, *http.Client) {
 		srv.Close(context.Background())
 		st.Close()
 	})
-	_, c, _ := startUnix(t, Options{Broker: srv, Presets: srv, Retained: srv})
-	return srv, ln.Addr().String(), c
+	return srv, st, ln.Addr().String()
 }
 
 func send(t *testing.T, c *http.Client, method, url, body string) (int, string) {

@@ -112,8 +112,7 @@ func New(opts Options) *Server {
 		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	s := &Server{opts: opts, log: opts.Logger, mux: http.NewServeMux()}
-	s.metrics = newMetrics(opts.Broker, opts.Store, opts.Peers)
-	s.metrics.ar = opts.Archive
+	s.metrics = newMetrics(opts.Broker, opts.Store, opts.Peers, opts.Archive)
 	s.routes()
 	return s
 }
