@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"context"
 	"fmt"
-	"io"
 	"log"
 	"log/slog"
 	"net"
@@ -152,7 +151,6 @@ func Start(opts Options) (*Group, error) {
 	mc.Ping = (*pings)(g)
 	mc.Conflict = (*conflicts)(g)
 	mc.Logger = log.New((*mlLog)(g), "", 0)
-	mc.LogOutput = nil
 
 	logCtx, stopLog := context.WithCancel(context.Background())
 	g.stopLog = stopLog
@@ -323,5 +321,3 @@ func splitIPPort(addr string) (string, int, error) {
 	}
 	return host, int(p), nil
 }
-
-var _ io.Writer = (*mlLog)(nil)
