@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"gatemq/broker/packet"
+	"gatemq/internal/testkit"
 )
 
 // The broker's configuration for the test: no cap on connections a
@@ -210,7 +211,7 @@ func TestCrash_KillNine(t *testing.T) {
 			t.Fatalf("final connect: %v\n%s", err, logTail(b.logPath, 30))
 		}
 	}
-	waitFor(t, 30*time.Second, func() error {
+	testkit.WaitFor(t, 30*time.Second, func() error {
 		for _, p := range pubs {
 			if n := p.inflightLen(); n > 0 {
 				return fmt.Errorf("%s has %d messages unacknowledged", p.id, n)
@@ -300,22 +301,6 @@ func (s *client) stillMissing(pending map[string][]int) (missing, got int) {
 		got += len(s.got[pid])
 	}
 	return missing, got
-}
-
-// waitFor polls f until it returns nil or timeout passes (then fails).
-func waitFor(t *testing.T, timeout time.Duration, f func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := f()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after %s: %v", timeout, err)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
 }
 
 // waitProgress polls f until it reports nothing missing, or until the

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"gatemq/broker/packet"
+	"gatemq/internal/testkit"
 )
 
 // The offline message modes (issue 4) through the real binary, killed
@@ -136,7 +137,7 @@ func (r *offlineRun) rounds(n int, topic func(pub string, round int) string) {
 			t.Fatalf("final connect: %v\n%s", err, logTail(b.logPath, 30))
 		}
 	}
-	waitFor(t, 30*time.Second, func() error {
+	testkit.WaitFor(t, 30*time.Second, func() error {
 		for _, p := range r.pubs {
 			if n := p.inflightLen(); n > 0 {
 				return fmt.Errorf("%s has %d messages unacknowledged", p.id, n)
