@@ -211,27 +211,8 @@ func TestCrash_KillNine(t *testing.T) {
 			t.Fatalf("final connect: %v\n%s", err, logTail(b.logPath, 30))
 		}
 	}
-	testkit.WaitFor(t, 30*time.Second, func() error {
-		for _, p := range pubs {
-			if n := p.inflightLen(); n > 0 {
-				return fmt.Errorf("%s has %d messages unacknowledged", p.id, n)
-			}
-		}
-		return nil
-	})
-	// Publishers are done: what is acknowledged no longer changes, and
-	// each poll looks only at what is still missing.
-	pending := make([]map[string][]int, len(subs))
-	for i, s := range subs {
-		pending[i] = s.missing(pubs)
-	}
-	drainErr := waitProgress(10*time.Second, func() (missing, got int) {
-		for i, s := range subs {
-			m, g := s.stillMissing(pending[i])
-			missing, got = missing+m, got+g
-		}
-		return missing, got
-	})
+	waitAcked(t, pubs)
+	drainErr := waitDelivered(pubs, subs)
 	for _, c := range all {
 		c.disconnect()
 	}
@@ -262,6 +243,37 @@ func sentTotal(pubs []*client) int {
 		p.mu.Unlock()
 	}
 	return n
+}
+
+// waitAcked waits until every publisher has its messages acknowledged.
+func waitAcked(t *testing.T, pubs []*client) {
+	t.Helper()
+	testkit.WaitFor(t, 30*time.Second, func() error {
+		for _, p := range pubs {
+			if n := p.inflightLen(); n > 0 {
+				return fmt.Errorf("%s has %d messages unacknowledged", p.id, n)
+			}
+		}
+		return nil
+	})
+}
+
+// waitDelivered waits until every subscriber has every message
+// acknowledged to pubs, or until no delivery has come for 10 s (an
+// error). The publishers must be done (waitAcked): what is acknowledged
+// no longer changes, and each poll looks only at what is still missing.
+func waitDelivered(pubs, subs []*client) error {
+	pending := make([]map[string][]int, len(subs))
+	for i, s := range subs {
+		pending[i] = s.missing(pubs)
+	}
+	return waitProgress(10*time.Second, func() (missing, got int) {
+		for i, s := range subs {
+			m, g := s.stillMissing(pending[i])
+			missing, got = missing+m, got+g
+		}
+		return missing, got
+	})
 }
 
 // missing returns, per publisher, the acknowledged messages of pubs s
