@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"gatemq/broker/packet"
+	"gatemq/internal/testkit"
 )
 
 // The broker's configuration for the test: no cap on connections a
@@ -210,27 +211,8 @@ func TestCrash_KillNine(t *testing.T) {
 			t.Fatalf("final connect: %v\n%s", err, logTail(b.logPath, 30))
 		}
 	}
-	waitFor(t, 30*time.Second, func() error {
-		for _, p := range pubs {
-			if n := p.inflightLen(); n > 0 {
-				return fmt.Errorf("%s has %d messages unacknowledged", p.id, n)
-			}
-		}
-		return nil
-	})
-	// Publishers are done: what is acknowledged no longer changes, and
-	// each poll looks only at what is still missing.
-	pending := make([]map[string][]int, len(subs))
-	for i, s := range subs {
-		pending[i] = s.missing(pubs)
-	}
-	drainErr := waitProgress(10*time.Second, func() (missing, got int) {
-		for i, s := range subs {
-			m, g := s.stillMissing(pending[i])
-			missing, got = missing+m, got+g
-		}
-		return missing, got
-	})
+	waitAcked(t, pubs)
+	drainErr := waitDelivered(pubs, subs)
 	for _, c := range all {
 		c.disconnect()
 	}
@@ -261,6 +243,37 @@ func sentTotal(pubs []*client) int {
 		p.mu.Unlock()
 	}
 	return n
+}
+
+// waitAcked waits until every publisher has its messages acknowledged.
+func waitAcked(t *testing.T, pubs []*client) {
+	t.Helper()
+	testkit.WaitFor(t, 30*time.Second, func() error {
+		for _, p := range pubs {
+			if n := p.inflightLen(); n > 0 {
+				return fmt.Errorf("%s has %d messages unacknowledged", p.id, n)
+			}
+		}
+		return nil
+	})
+}
+
+// waitDelivered waits until every subscriber has every message
+// acknowledged to pubs, or until no delivery has come for 10 s (an
+// error). The publishers must be done (waitAcked): what is acknowledged
+// no longer changes, and each poll looks only at what is still missing.
+func waitDelivered(pubs, subs []*client) error {
+	pending := make([]map[string][]int, len(subs))
+	for i, s := range subs {
+		pending[i] = s.missing(pubs)
+	}
+	return waitProgress(10*time.Second, func() (missing, got int) {
+		for i, s := range subs {
+			m, g := s.stillMissing(pending[i])
+			missing, got = missing+m, got+g
+		}
+		return missing, got
+	})
 }
 
 // missing returns, per publisher, the acknowledged messages of pubs s
@@ -300,22 +313,6 @@ func (s *client) stillMissing(pending map[string][]int) (missing, got int) {
 		got += len(s.got[pid])
 	}
 	return missing, got
-}
-
-// waitFor polls f until it returns nil or timeout passes (then fails).
-func waitFor(t *testing.T, timeout time.Duration, f func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := f()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after %s: %v", timeout, err)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
 }
 
 // waitProgress polls f until it reports nothing missing, or until the

@@ -136,14 +136,7 @@ func (r *offlineRun) rounds(n int, topic func(pub string, round int) string) {
 			t.Fatalf("final connect: %v\n%s", err, logTail(b.logPath, 30))
 		}
 	}
-	waitFor(t, 30*time.Second, func() error {
-		for _, p := range r.pubs {
-			if n := p.inflightLen(); n > 0 {
-				return fmt.Errorf("%s has %d messages unacknowledged", p.id, n)
-			}
-		}
-		return nil
-	})
+	waitAcked(t, r.pubs)
 }
 
 // finish disconnects everyone, stops the broker and checks its log and
@@ -372,17 +365,7 @@ mode = "pubsub"
 	}
 	rounds := roundsFor(t)
 	r.rounds(rounds, func(pub string, round int) string { return fmt.Sprintf("feed/%s/%d", pub, round%20) })
-	pending := make([]map[string][]int, len(r.subs))
-	for i, s := range r.subs {
-		pending[i] = s.missing(r.pubs)
-	}
-	drainErr := waitProgress(10*time.Second, func() (missing, got int) {
-		for i, s := range r.subs {
-			m, g := s.stillMissing(pending[i])
-			missing, got = missing+m, got+g
-		}
-		return missing, got
-	})
+	drainErr := waitDelivered(r.pubs, r.subs)
 	r.finish()
 	var per []string
 	for _, s := range r.subs {

@@ -2,6 +2,7 @@ package gossip
 
 import (
 	"context"
+	"io"
 	"log/slog"
 	"strings"
 	"time"
@@ -55,7 +56,7 @@ const eventQueue = 256
 // event is counted, and the count logged later; the member table has
 // the change anyway.
 func (g *Group) emit(e event) {
-	if e.m.Self && e.kind != evConflict {
+	if e.m.Self {
 		return
 	}
 	select {
@@ -129,6 +130,8 @@ const (
 // to the group's logger at debug level, and the line of a failed probe
 // marks the member suspect (see the package documentation).
 type mlLog Group
+
+var _ io.Writer = (*mlLog)(nil)
 
 func (w *mlLog) Write(p []byte) (int, error) {
 	g := (*Group)(w)

@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"context"
 	"fmt"
-	"io"
 	"log"
 	"log/slog"
 	"net"
@@ -80,7 +79,7 @@ type Group struct {
 	now    func() time.Time // time.Now, but in tests of the member table
 
 	addr      string               // this node's gossip address, host:port
-	leaving   atomic.Bool          // set by Leave: the metadata says so
+	leaving   atomic.Bool          // set by Leave, under life: the metadata says so
 	dropped   atomic.Uint64        // events not logged: the queue was full
 	conflicts map[string]time.Time // name conflicts logged, and when; logEvents' own
 	stopJoin  context.CancelFunc
@@ -92,10 +91,9 @@ type Group struct {
 	members map[string]*Member
 
 	// life serialises Leave and Shutdown (memberlist panics on a Leave
-	// after Shutdown) and guards left and closed. It is held across
-	// those two memberlist calls, and nowhere else.
+	// after Shutdown) and guards closed and the setting of leaving. It
+	// is held across those two memberlist calls, and nowhere else.
 	life   sync.Mutex
-	left   bool
 	closed bool
 }
 
@@ -153,7 +151,6 @@ func Start(opts Options) (*Group, error) {
 	mc.Ping = (*pings)(g)
 	mc.Conflict = (*conflicts)(g)
 	mc.Logger = log.New((*mlLog)(g), "", 0)
-	mc.LogOutput = nil
 
 	logCtx, stopLog := context.WithCancel(context.Background())
 	g.stopLog = stopLog
@@ -188,10 +185,9 @@ func (g *Group) Leave(timeout time.Duration) error {
 	if g.closed {
 		return ErrClosed
 	}
-	if g.left {
+	if g.leaving.Load() {
 		return nil
 	}
-	g.left = true
 	g.stopJoin()
 	g.leaving.Store(true)
 	if err := g.ml.UpdateNode(timeout / 2); err != nil {
@@ -325,5 +321,3 @@ func splitIPPort(addr string) (string, int, error) {
 	}
 	return host, int(p), nil
 }
-
-var _ io.Writer = (*mlLog)(nil)

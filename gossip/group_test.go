@@ -4,30 +4,12 @@ import (
 	"bytes"
 	"fmt"
 	"log/slog"
-	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"gatemq/internal/testkit"
 )
-
-// logBuffer collects a group's log lines while it runs.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // testOptions are a node's options on loopback with short intervals, so
 // that failures are found in well under a second.
@@ -46,9 +28,9 @@ func testOptions(name string, join ...string) Options {
 
 // start starts a group with opts, logging into a buffer it returns, and
 // shuts it down when the test ends.
-func start(t *testing.T, opts Options) (*Group, *logBuffer) {
+func start(t *testing.T, opts Options) (*Group, *testkit.Buffer) {
 	t.Helper()
-	logs := new(logBuffer)
+	logs := new(testkit.Buffer)
 	opts.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	g, err := Start(opts)
 	if err != nil {
@@ -65,23 +47,6 @@ func start(t *testing.T, opts Options) (*Group, *logBuffer) {
 	return g, logs
 }
 
-// waitFor polls f every few milliseconds until it returns nil, failing
-// the test after timeout with f's last error.
-func waitFor(t *testing.T, timeout time.Duration, f func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := f()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v: %v", timeout, err)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-}
-
 // states returns the members g sees, as "name=state" in Members' order.
 func states(g *Group) string {
 	var parts []string
@@ -94,7 +59,7 @@ func states(g *Group) string {
 // wantStates waits until g sees exactly want ("name=state ...").
 func wantStates(t *testing.T, g *Group, want string, timeout time.Duration) {
 	t.Helper()
-	waitFor(t, timeout, func() error {
+	testkit.WaitFor(t, timeout, func() error {
 		if got := states(g); got != want {
 			return fmt.Errorf("%s sees %q, want %q", g.opts.Name, got, want)
 		}
@@ -103,9 +68,9 @@ func wantStates(t *testing.T, g *Group, want string, timeout time.Duration) {
 }
 
 // waitLog waits until logs has every one of want.
-func waitLog(t *testing.T, logs *logBuffer, want ...string) {
+func waitLog(t *testing.T, logs *testkit.Buffer, want ...string) {
 	t.Helper()
-	waitFor(t, 5*time.Second, func() error {
+	testkit.WaitFor(t, 5*time.Second, func() error {
 		for _, w := range want {
 			if !strings.Contains(logs.String(), w) {
 				return fmt.Errorf("log lacks %q:\n%s", w, logs)
@@ -194,7 +159,7 @@ func TestGroup_States(t *testing.T) {
 // TestGroup_JoinRetry starts a node whose seed is not up yet: it joins
 // once the seed starts.
 func TestGroup_JoinRetry(t *testing.T) {
-	seed := freeAddr(t)
+	seed := testkit.FreeAddr(t)
 	late, logs := start(t, testOptions("late", seed))
 	waitLog(t, logs, "no peer answers yet")
 	opts := testOptions("seed")
@@ -275,16 +240,4 @@ func TestStart_Errors(t *testing.T) {
 		g.Shutdown()
 		t.Fatal("started on a port in use")
 	}
-}
-
-// freeAddr returns a loopback address whose TCP port was free a moment
-// ago.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }
