@@ -118,27 +118,19 @@ func (s *Store) PutCursors(clientID string, cursors map[StreamKey]uint64, done f
 		}
 		return
 	}
-	type kv struct{ k, v []byte }
-	rows := make([]kv, 0, len(cursors))
+	rows := make([]kvRow, 0, len(cursors))
 	p := cursorPrefix(clientID)
 	for k, seq := range cursors {
-		if !s.HasGen(k.Gen) {
-			continue
+		if s.HasGen(k.Gen) {
+			rows = append(rows, seqRow(p, k, seq))
 		}
-		key := append(append([]byte(nil), p...), k.Bytes()...)
-		rows = append(rows, kv{key, binary.BigEndian.AppendUint64(nil, seq)})
 	}
 	s.mw.update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketCursors)
 		if err := deletePrefix(b, p); err != nil {
 			return err
 		}
-		for _, r := range rows {
-			if err := b.Put(r.k, r.v); err != nil {
-				return err
-			}
-		}
-		return nil
+		return putRows(b, rows)
 	}, done)
 }
 

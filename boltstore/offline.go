@@ -222,9 +222,14 @@ type kvRow struct{ k, v []byte }
 func seqRows(prefix []byte, m map[StreamKey]uint64) []kvRow {
 	rows := make([]kvRow, 0, len(m))
 	for k, seq := range m {
-		rows = append(rows, kvRow{append(bytes.Clone(prefix), k.Bytes()...), binary.BigEndian.AppendUint64(nil, seq)})
+		rows = append(rows, seqRow(prefix, k, seq))
 	}
 	return rows
+}
+
+// seqRow is the row prefix+k -> seq.
+func seqRow(prefix []byte, k StreamKey, seq uint64) kvRow {
+	return kvRow{append(bytes.Clone(prefix), k.Bytes()...), binary.BigEndian.AppendUint64(nil, seq)}
 }
 
 func putRows(b *bolt.Bucket, rows []kvRow) error {
