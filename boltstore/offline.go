@@ -80,9 +80,10 @@ func (s *Store) LoadQueue(name string) (QueueState, error) {
 // positions with indexed (streams left out are forgotten: their
 // generations were dropped).
 func (s *Store) SetQueueIndex(name string, indexed map[StreamKey]uint64, done func(error)) {
-	rows := seqRows(queuePrefix(name, 'i'), indexed)
+	ip := queuePrefix(name, 'i')
+	rows := seqRows(ip, indexed)
 	mark := queuePrefix(name, 'm')
-	now := binary.BigEndian.AppendUint64(nil, uint64(time.Now().UnixNano()))
+	now := binary.BigEndian.AppendUint64(nil, uint64(s.opts.Now().UnixNano()))
 	s.mw.update(func(tx *bolt.Tx) error {
 		b, err := tx.CreateBucketIfNotExists(bucketOffline)
 		if err != nil {
@@ -93,7 +94,7 @@ func (s *Store) SetQueueIndex(name string, indexed map[StreamKey]uint64, done fu
 				return err
 			}
 		}
-		if err := deletePrefix(b, queuePrefix(name, 'i')); err != nil {
+		if err := deletePrefix(b, ip); err != nil {
 			return err
 		}
 		return putRows(b, rows)
