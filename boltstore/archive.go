@@ -184,6 +184,11 @@ type archReq struct {
 	done          func(uint64, error)
 }
 
+// queuedBytes is what a message counts against maxQueuedBytes.
+func queuedBytes(topic string, meta, payload []byte) int {
+	return reqOverhead + len(topic) + len(meta) + len(payload)
+}
+
 // OpenArchive opens or creates the archive in dir. Every segment is
 // opened, so on return everything committed before a crash is readable;
 // retention and caps are applied at once.
@@ -325,7 +330,7 @@ func (a *Archive) Add(rule int, topic string, meta, payload []byte, done func(id
 		}
 		return
 	}
-	size := reqOverhead + len(topic) + len(meta) + len(payload)
+	size := queuedBytes(topic, meta, payload)
 	a.qmu.Lock()
 	for a.queued > 0 && a.queued+size > maxQueuedBytes {
 		a.qcond.Wait()

@@ -50,7 +50,7 @@ func (a *Archive) flush(batch []archReq) {
 	size := 0
 	for i := range batch {
 		if r := &batch[i]; r.rule >= 0 {
-			size += reqOverhead + len(r.topic) + len(r.meta) + len(r.payload)
+			size += queuedBytes(r.topic, r.meta, r.payload)
 		}
 	}
 	a.release(size)

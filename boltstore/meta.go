@@ -19,10 +19,7 @@ import (
 
 // PutSession stores one part of a session's state.
 func (s *Store) PutSession(clientID, part string, value []byte, done func(error)) {
-	if len(clientID) > MaxClientIDLen {
-		if done != nil {
-			done(ErrKeyTooLong)
-		}
+	if refuseKey(len(clientID) > MaxClientIDLen, done) {
 		return
 	}
 	v := sealValue(value)
@@ -103,6 +100,16 @@ func (s *Store) SessionCount() int {
 	return n
 }
 
+// refuseKey calls done (may be nil) with ErrKeyTooLong when tooLong,
+// and reports tooLong: such a write is refused before it is queued, for
+// in the batch it would fail every other write.
+func refuseKey(tooLong bool, done func(error)) bool {
+	if tooLong && done != nil {
+		done(ErrKeyTooLong)
+	}
+	return tooLong
+}
+
 func cursorPrefix(clientID string) []byte {
 	return append([]byte(clientID), 0) // client IDs never hold U+0000 [MQTT-1.5.4-2]
 }
@@ -112,33 +119,22 @@ func cursorPrefix(clientID string) []byte {
 // Those of generations no longer stored are left out, so a long-lived
 // session's cursors do not pile up generation after generation.
 func (s *Store) PutCursors(clientID string, cursors map[StreamKey]uint64, done func(error)) {
-	if len(clientID) > MaxClientIDLen {
-		if done != nil {
-			done(ErrKeyTooLong)
-		}
+	if refuseKey(len(clientID) > MaxClientIDLen, done) {
 		return
 	}
-	type kv struct{ k, v []byte }
-	rows := make([]kv, 0, len(cursors))
+	rows := make([]kvRow, 0, len(cursors))
 	p := cursorPrefix(clientID)
 	for k, seq := range cursors {
-		if !s.HasGen(k.Gen) {
-			continue
+		if s.HasGen(k.Gen) {
+			rows = append(rows, seqRow(p, k, seq))
 		}
-		key := append(append([]byte(nil), p...), k.Bytes()...)
-		rows = append(rows, kv{key, binary.BigEndian.AppendUint64(nil, seq)})
 	}
 	s.mw.update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketCursors)
 		if err := deletePrefix(b, p); err != nil {
 			return err
 		}
-		for _, r := range rows {
-			if err := b.Put(r.k, r.v); err != nil {
-				return err
-			}
-		}
-		return nil
+		return putRows(b, rows)
 	}, done)
 }
 
@@ -163,10 +159,7 @@ func (s *Store) LoadCursors(clientID string) (map[StreamKey]uint64, error) {
 // PutRetained stores the retained message of topic; DeleteRetained
 // removes it.
 func (s *Store) PutRetained(topic string, value []byte, done func(error)) {
-	if len(topic) > bolt.MaxKeySize { // MQTT allows 65,535 bytes
-		if done != nil {
-			done(ErrKeyTooLong) // in the batch it would fail every other write
-		}
+	if refuseKey(len(topic) > bolt.MaxKeySize, done) { // MQTT allows 65,535 bytes
 		return
 	}
 	v := sealValue(value)
@@ -239,10 +232,7 @@ func assignedKey(clientID string, id RecordID) []byte {
 
 // Assign records that the stored message id is for clientID's session.
 func (s *Store) Assign(clientID string, id RecordID, done func(error)) {
-	if len(clientID) > MaxClientIDLen {
-		if done != nil {
-			done(ErrKeyTooLong)
-		}
+	if refuseKey(len(clientID) > MaxClientIDLen, done) {
 		return
 	}
 	k := assignedKey(clientID, id)

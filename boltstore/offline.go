@@ -80,9 +80,10 @@ func (s *Store) LoadQueue(name string) (QueueState, error) {
 // positions with indexed (streams left out are forgotten: their
 // generations were dropped).
 func (s *Store) SetQueueIndex(name string, indexed map[StreamKey]uint64, done func(error)) {
-	rows := seqRows(queuePrefix(name, 'i'), indexed)
+	ip := queuePrefix(name, 'i')
+	rows := seqRows(ip, indexed)
 	mark := queuePrefix(name, 'm')
-	now := binary.BigEndian.AppendUint64(nil, uint64(time.Now().UnixNano()))
+	now := binary.BigEndian.AppendUint64(nil, uint64(s.opts.Now().UnixNano()))
 	s.mw.update(func(tx *bolt.Tx) error {
 		b, err := tx.CreateBucketIfNotExists(bucketOffline)
 		if err != nil {
@@ -93,7 +94,7 @@ func (s *Store) SetQueueIndex(name string, indexed map[StreamKey]uint64, done fu
 				return err
 			}
 		}
-		if err := deletePrefix(b, queuePrefix(name, 'i')); err != nil {
+		if err := deletePrefix(b, ip); err != nil {
 			return err
 		}
 		return putRows(b, rows)
@@ -222,9 +223,14 @@ type kvRow struct{ k, v []byte }
 func seqRows(prefix []byte, m map[StreamKey]uint64) []kvRow {
 	rows := make([]kvRow, 0, len(m))
 	for k, seq := range m {
-		rows = append(rows, kvRow{append(bytes.Clone(prefix), k.Bytes()...), binary.BigEndian.AppendUint64(nil, seq)})
+		rows = append(rows, seqRow(prefix, k, seq))
 	}
 	return rows
+}
+
+// seqRow is the row prefix+k -> seq.
+func seqRow(prefix []byte, k StreamKey, seq uint64) kvRow {
+	return kvRow{append(bytes.Clone(prefix), k.Bytes()...), binary.BigEndian.AppendUint64(nil, seq)}
 }
 
 func putRows(b *bolt.Bucket, rows []kvRow) error {

@@ -31,10 +31,7 @@ func PresetFits(clientID, filter string) bool {
 // replacing one with the same filter. done (may be nil) is called after
 // the commit.
 func (s *Store) PutPreset(clientID, filter string, value []byte, done func(error)) {
-	if !PresetFits(clientID, filter) {
-		if done != nil {
-			done(ErrKeyTooLong) // in the batch it would fail every other write
-		}
+	if refuseKey(!PresetFits(clientID, filter), done) {
 		return
 	}
 	k, v := presetKey(clientID, filter), sealValue(value)

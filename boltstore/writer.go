@@ -151,10 +151,11 @@ func (w *msgWriter) commit(batch []appendReq) {
 	var newPatterns []StreamID
 	// bbolt keeps each key and value until the commit: the batch's keys
 	// and records share one buffer, one allocation for the batch.
-	need := 0
+	need, records := 0, 0
 	for _, r := range batch {
 		if r.forget == nil && !r.barrier {
 			need += 8 + 19 + len(r.topic) + len(r.meta) + len(r.payload)
+			records++
 		}
 	}
 	arena := make([]byte, 0, need)
@@ -265,12 +266,6 @@ func (w *msgWriter) commit(batch []appendReq) {
 	s.mu.Unlock()
 	w.commits.Add(1)
 	w.lastFailed.Store(false)
-	records := 0
-	for _, r := range batch {
-		if r.forget == nil && !r.barrier {
-			records++
-		}
-	}
 	w.records.Add(uint64(records))
 	w.lastBatch.Store(int64(len(batch)))
 	for i, r := range batch {
