@@ -16,15 +16,12 @@ import (
 // broker routes to it directly (retained messages on subscribe, QoS 0
 // messages that are not stored).
 func (s *Session) SetDurable(d bool) {
-	s.mu.Lock()
-	s.durable = d
-	s.isDurable.Store(d)
-	s.mu.Unlock()
+	s.durable.Store(d)
 }
 
 // IsDurable reports whether the session is durable.
 func (s *Session) IsDurable() bool {
-	return s.isDurable.Load()
+	return s.durable.Load()
 }
 
 // TakeDirty reports whether the durable state changed since the last
@@ -205,8 +202,7 @@ func UnmarshalSaved(b []byte) (Saved, error) {
 // look like a resend: acknowledged, and dropped (found by the crash test).
 func Restore(clientID string, st Saved, opts Options) *Session {
 	s := New(clientID, opts)
-	s.durable = true
-	s.isDurable.Store(true)
+	s.durable.Store(true)
 	s.expiry = st.Expiry
 	s.lastSeen = time.Unix(0, st.LastSeen)
 	for _, sub := range st.Subs {

@@ -63,12 +63,12 @@ type Session struct {
 	expired     uint64
 	relExpired  uint64
 	lastSeen    time.Time
-	durable     bool // messages come from the store, state is persisted
-	// isDurable and online mirror durable and owner != nil for the
-	// routing of every message, which reads them without taking mu.
-	isDurable, online atomic.Bool
-	dirty             bool // durable state changed since it was last persisted
-	offline           any  // the broker's state for its offline message rules (SetOffline)
+	// durable: messages come from the store, state is persisted.
+	// online mirrors owner != nil. Both are read without taking mu by
+	// the routing of every message.
+	durable, online atomic.Bool
+	dirty           bool // durable state changed since it was last persisted
+	offline         any  // the broker's state for its offline message rules (SetOffline)
 	// Durable is the broker's per-session durable delivery state (cursors,
 	// read positions); the broker guards it with its own lock.
 	Durable any
@@ -275,7 +275,7 @@ func (s *Session) removeLocked(id uint16) bool {
 	if !s.inflight.remove(id) {
 		return false
 	}
-	s.dirty = s.dirty || s.durable
+	s.dirty = s.dirty || s.durable.Load()
 	if s.wake != nil && s.qhead < len(s.queue) {
 		s.wake() // the window opened
 	}
@@ -404,7 +404,7 @@ func (s *Session) ReleaseQoS2(id uint16) bool {
 func (s *Session) Subscribe(sub Subscription) (existed bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.dirty = s.dirty || s.durable
+	s.dirty = s.dirty || s.durable.Load()
 	_, existed = s.subs[sub.Filter]
 	s.subs[sub.Filter] = sub
 	return existed
@@ -429,7 +429,7 @@ func (s *Session) CanSubscribe(filter string, max int) bool {
 func (s *Session) Unsubscribe(filter string) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.dirty = s.dirty || s.durable
+	s.dirty = s.dirty || s.durable.Load()
 	_, ok := s.subs[filter]
 	delete(s.subs, filter)
 	return ok
