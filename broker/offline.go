@@ -3,7 +3,6 @@ package broker
 import (
 	"errors"
 	"fmt"
-	"strings"
 	"sync"
 	"time"
 
@@ -341,26 +340,4 @@ func commitSync(write func(done func(error))) error {
 	errc := make(chan error, 1)
 	write(func(err error) { errc <- err })
 	return <-errc
-}
-
-// filtersOverlap reports whether some topic matches both filters a and
-// b, wildcards included; a filter starting with a wildcard does not
-// match a "$" topic [MQTT-4.7.2-1].
-func filtersOverlap(a, b string) bool {
-	dollar := strings.HasPrefix(a, "$") || strings.HasPrefix(b, "$")
-	for level := 0; ; level++ {
-		x, aRest, aMore := strings.Cut(a, "/")
-		y, bRest, bMore := strings.Cut(b, "/")
-		if x == "#" || y == "#" {
-			return level > 0 || !dollar || x == y
-		}
-		wild := x == "+" || y == "+"
-		if x != y && (!wild || level == 0 && dollar) {
-			return false
-		}
-		if !aMore || !bMore {
-			return aMore == bMore || aMore && aRest == "#" || bMore && bRest == "#"
-		}
-		a, b = aRest, bRest
-	}
 }

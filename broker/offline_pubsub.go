@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"gatemq/boltstore"
+	"gatemq/internal/topic"
 	"gatemq/session"
 )
 
@@ -113,7 +114,7 @@ func (o *offline) anyPubsub(filters []session.Subscription) bool {
 			continue
 		}
 		for _, f := range filters {
-			if filtersOverlap(f.Filter, r.Filter) {
+			if topic.Overlap(f.Filter, r.Filter) {
 				return true
 			}
 		}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"gatemq/boltstore"
+	"gatemq/internal/topic"
 	"gatemq/session"
 )
 
@@ -148,7 +149,7 @@ func (q *queue) register(sess *session.Session, filters []session.Subscription) 
 
 func (q *queue) mayConsume(filters []session.Subscription) bool {
 	for _, f := range filters {
-		if filtersOverlap(f.Filter, q.rule.Filter) {
+		if topic.Overlap(f.Filter, q.rule.Filter) {
 			return true
 		}
 	}

@@ -3,6 +3,7 @@ package conf
 import (
 	"errors"
 	"fmt"
+	"gatemq/internal/topic"
 	"strconv"
 	"strings"
 	"time"
@@ -87,7 +88,7 @@ func (v *validator) offline(rules []Offline, storeRetention Duration) {
 			v.add(key+".topic", err)
 		} else {
 			for j := range i {
-				if checkOfflineTopic(rules[j].Topic) == nil && filtersOverlap(rules[j].Topic, o.Topic) {
+				if checkOfflineTopic(rules[j].Topic) == nil && topic.Overlap(rules[j].Topic, o.Topic) {
 					v.add(key+".topic", fmt.Errorf("%q overlaps offline[%d].topic %q: a topic may follow one rule only", o.Topic, j, rules[j].Topic))
 					break
 				}
@@ -143,30 +144,4 @@ func checkOfflineTopic(f string) error {
 		return fmt.Errorf("%q holds U+0000", f)
 	}
 	return nil
-}
-
-// filtersOverlap reports whether some topic matches both topic filters.
-func filtersOverlap(a, b string) bool {
-	al, bl := strings.Split(a, "/"), strings.Split(b, "/")
-	for i := 0; ; i++ {
-		aEnd, bEnd := i == len(al), i == len(bl)
-		switch {
-		case aEnd && bEnd:
-			return true
-		case !aEnd && al[i] == "#", !bEnd && bl[i] == "#":
-			// "#" also matches the parent level; a filter starting
-			// with a wildcard does not match a "$" topic [MQTT-4.7.2-1].
-			return i > 0 || !(strings.HasPrefix(a, "$") || strings.HasPrefix(b, "$"))
-		case aEnd || bEnd:
-			return false
-		}
-		x, y := al[i], bl[i]
-		switch {
-		case x == y:
-		case x == "+" && !(i == 0 && strings.HasPrefix(y, "$")):
-		case y == "+" && !(i == 0 && strings.HasPrefix(x, "$")):
-		default:
-			return false
-		}
-	}
 }

@@ -1,5 +1,5 @@
 // Package topic holds MQTT topic helpers shared by the broker's archive,
-// the admin API and the load tool.
+// offline rules, the admin API, the configuration and the load tool.
 package topic
 
 import "strings"
@@ -27,5 +27,28 @@ func Match(filter, topic string) bool {
 			return fmore == tmore || (fmore && frest == "#")
 		}
 		filter, topic = frest, trest
+	}
+}
+
+// Overlap reports whether some topic matches both filters a and b,
+// wildcards included; a filter starting with a wildcard does not match a
+// "$" topic [MQTT-4.7.2-1]. Both must be valid filters, not shared
+// subscriptions.
+func Overlap(a, b string) bool {
+	dollar := strings.HasPrefix(a, "$") || strings.HasPrefix(b, "$")
+	for level := 0; ; level++ {
+		x, aRest, aMore := strings.Cut(a, "/")
+		y, bRest, bMore := strings.Cut(b, "/")
+		if x == "#" || y == "#" {
+			return level > 0 || !dollar || x == y
+		}
+		wild := x == "+" || y == "+"
+		if x != y && (!wild || level == 0 && dollar) {
+			return false
+		}
+		if !aMore || !bMore {
+			return aMore == bMore || aMore && aRest == "#" || bMore && bRest == "#"
+		}
+		a, b = aRest, bRest
 	}
 }

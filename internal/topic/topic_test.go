@@ -81,3 +81,23 @@ func FuzzMatch(f *testing.F) {
 		}
 	})
 }
+
+func TestOverlap(t *testing.T) {
+	tests := []struct {
+		a, b string
+		want bool
+	}{
+		{"a/b", "a/b", true}, {"a/b", "a/c", false}, {"a/+", "a/b", true}, {"a/+", "a/b/c", false},
+		{"a/#", "a", true}, {"a/#", "a/b/c", true}, {"a/#", "b/#", false}, {"+/b", "a/+", true},
+		{"#", "x/y", true}, {"#", "$x/y", false}, {"+/y", "$x/y", false}, {"$x/#", "$x/y", true},
+		{"$x/+", "+/y", false}, {"a/b/c", "a/b", false}, {"+", "+/+", false}, {"+/#", "+", true},
+	}
+	for _, tc := range tests {
+		if got := Overlap(tc.a, tc.b); got != tc.want {
+			t.Errorf("Overlap(%q, %q) = %v, want %v", tc.a, tc.b, got, tc.want)
+		}
+		if got := Overlap(tc.b, tc.a); got != tc.want {
+			t.Errorf("Overlap(%q, %q) = %v, want %v", tc.b, tc.a, got, tc.want)
+		}
+	}
+}
