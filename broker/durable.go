@@ -525,17 +525,23 @@ func ackReasonFor(err error) packet.Reason {
 
 // persistRetained writes a retained message stored at at (or its
 // deletion) to the store, adding the write to w. $SYS topics are not
-// kept: the broker publishes them again.
-func (s *Server) persistRetained(m *session.Message, at int64, w *storeWait) {
+// kept: the broker publishes them again. meta is m's encoded metadata
+// when the caller has it already, else nil; persistRetained returns it,
+// encoded if it had to, for the caller's other writes of m.
+func (s *Server) persistRetained(m *session.Message, at int64, meta []byte, w *storeWait) []byte {
 	if s.opts.Store == nil || strings.HasPrefix(m.Topic, "$SYS") {
-		return
+		return meta
 	}
 	w.add()
 	if len(m.Payload) == 0 {
 		s.opts.Store.DeleteRetained(m.Topic, w.finish)
-		return
+		return meta
 	}
-	s.opts.Store.PutRetained(m.Topic, encodeRetained(m, at), w.finish)
+	if meta == nil {
+		meta = session.EncodeMeta(m)
+	}
+	s.opts.Store.PutRetained(m.Topic, encodeRetained(m, at, meta), w.finish)
+	return meta
 }
 
 // A stored retained message is 0x00, version 1, the time it was stored
@@ -544,8 +550,7 @@ func (s *Server) persistRetained(m *session.Message, at int64, w *storeWait) {
 // header: it starts with the meta length, which is never 0.
 const retainedVersion = 1
 
-func encodeRetained(m *session.Message, at int64) []byte {
-	meta := session.EncodeMeta(m)
+func encodeRetained(m *session.Message, at int64, meta []byte) []byte {
 	v := binary.BigEndian.AppendUint64([]byte{0, retainedVersion}, uint64(at))
 	v = binary.AppendUvarint(v, uint64(len(meta)))
 	return append(append(v, meta...), m.Payload...)

@@ -115,7 +115,7 @@ func (s *Server) DeleteRetained(topic string) (bool, error) {
 	had := s.retained.setLocked(m, 0)
 	// Written even when memory had none: an expired message is still
 	// in the store until something replaces it.
-	s.persistRetained(m, 0, w)
+	s.persistRetained(m, 0, nil, w)
 	s.retained.mu.Unlock()
 	if w.started() {
 		if err := <-errc; err != nil {

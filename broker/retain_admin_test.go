@@ -113,7 +113,7 @@ func TestRetained_DecodeOldFormat(t *testing.T) {
 	if err != nil || at != 0 || string(got.Payload) != "p" || got.From != "c" {
 		t.Fatalf("old format: %+v %d %v", got, at, err)
 	}
-	got, at, err = decodeRetained("t", encodeRetained(m, 42))
+	got, at, err = decodeRetained("t", encodeRetained(m, 42, session.EncodeMeta(m)))
 	if err != nil || at != 42 || string(got.Payload) != "p" || got.QoS != 1 {
 		t.Fatalf("new format: %+v %d %v", got, at, err)
 	}

@@ -60,7 +60,7 @@ func (s *Server) publishOnce(m *session.Message, once []byte, onStored storeList
 		at := time.Now().UnixNano()
 		s.retained.mu.Lock()
 		s.retained.setLocked(m, at)
-		s.persistRetained(m, at, job.waiter())
+		meta = s.persistRetained(m, at, meta, job.waiter())
 		n, durables = s.routeFor(m, rule)
 		s.retained.mu.Unlock()
 	} else {
@@ -198,9 +198,7 @@ func (w *storeWait) add() {
 // hold keeps done from being called until a matching finish(nil).
 func (w *storeWait) hold() { w.pending.Add(1) }
 
-func (w *storeWait) started() bool {
-	return w != nil && w.n.Load() > 0
-}
+func (w *storeWait) started() bool { return w.n.Load() > 0 }
 
 func (w *storeWait) finish(err error) {
 	if err != nil {
