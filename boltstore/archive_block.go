@@ -11,9 +11,9 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
-// errCorruptBlock is the error of a record a block's lengths, or a topic
+// errCorruptBlock is the error of a record a block's lengths or count, or a topic
 // index entry, do not lead to.
-var errCorruptBlock = fmt.Errorf("archive block: record out of place: %w", ErrCorrupt)
+var errCorruptBlock = fmt.Errorf("block: record out of place: %w", ErrCorrupt)
 
 // Archive blocks. The archive stores messages in blocks, not one bbolt
 // key each: a key per message made the writer's B+tree work (a search
@@ -48,30 +48,39 @@ const (
 	maxBlockRecords = 4096
 )
 
-// appendBlockRecord appends one length-prefixed record to a block.
-func appendBlockRecord(dst []byte, id uint64, topic string, meta, payload []byte) []byte {
+// appendBlockRecord appends one length-prefixed record to a block: the
+// record of record.go keyed by id, with time as its time.
+func appendBlockRecord(dst []byte, id uint64, time int64, topic string, meta, payload []byte) []byte {
 	start := len(dst)
 	dst = append(dst, 0, 0, 0, 0)
 	var key [8]byte
 	binary.BigEndian.PutUint64(key[:], id)
-	dst = encodeRecord(dst, key[:], int64(id), topic, meta, payload)
+	dst = encodeRecord(dst, key[:], time, topic, meta, payload)
 	binary.BigEndian.PutUint32(dst[start:], uint32(len(dst)-start-4))
 	return dst
 }
 
-// recordAt returns the record whose length prefix is at off in block,
-// and its ID as the record says; ok is false when the length runs past
-// the block or the record is too short to hold an ID (the block is
-// corrupt from there).
-func recordAt(block []byte, off int) (rec []byte, id uint64, ok bool) {
+// framedAt returns the record whose length prefix is at off in block; ok
+// is false when the length runs past the block or the record is too
+// short to hold a time (the block is corrupt from there).
+func framedAt(block []byte, off int) (rec []byte, ok bool) {
 	if off < 0 || off+4 > len(block) {
-		return nil, 0, false
+		return nil, false
 	}
 	n := int(binary.BigEndian.Uint32(block[off:]))
 	if n < 9 || n > len(block)-off-4 {
+		return nil, false
+	}
+	return block[off+4 : off+4+n : off+4+n], true
+}
+
+// recordAt returns the archive record whose length prefix is at off in
+// block, and its ID as the record says (its time); ok as for framedAt.
+func recordAt(block []byte, off int) (rec []byte, id uint64, ok bool) {
+	rec, ok = framedAt(block, off)
+	if !ok {
 		return nil, 0, false
 	}
-	rec = block[off+4 : off+4+n : off+4+n]
 	return rec, binary.BigEndian.Uint64(rec[1:9]), true
 }
 
@@ -181,7 +190,7 @@ func (w *blockWriter) add(id uint64, topic string, meta, payload []byte) {
 	if w.n == 0 {
 		w.first, w.start = id, len(w.buf)
 	}
-	w.buf = appendBlockRecord(w.buf, id, topic, meta, payload)
+	w.buf = appendBlockRecord(w.buf, id, int64(id), topic, meta, payload)
 	w.topics[topic] = binary.BigEndian.AppendUint64(w.topics[topic], id)
 	w.n++
 }

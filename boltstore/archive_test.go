@@ -603,7 +603,7 @@ func TestArchive_LargeMessagesPassTheMemoryBound(t *testing.T) {
 func TestArchive_CorruptBlockLength(t *testing.T) {
 	var block []byte
 	for i := range 3 {
-		block = appendBlockRecord(block, uint64(100+i), "t", nil, []byte{byte(i)})
+		block = appendBlockRecord(block, uint64(100+i), int64(100+i), "t", nil, []byte{byte(i)})
 	}
 	ents := blockEntries(nil, block, 100)
 	if len(ents) != 3 || ents[2].id != 102 || ents[2].rec == nil {

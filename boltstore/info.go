@@ -105,8 +105,20 @@ func (s *Store) Check() error {
 					return nil
 				}
 				return b.ForEach(func(key, v []byte) error {
-					if _, err := decodeRecord(key, v); err != nil || len(key) != 8 {
+					if len(key) != 8 {
 						errs = append(errs, fmt.Errorf("%s: record %s/%x: %w", g.path, k, key, ErrCorrupt))
+						return nil
+					}
+					extra := streamRecords(beUint64(key), v, func(seq uint64, rec []byte) bool {
+						if rec == nil {
+							errs = append(errs, fmt.Errorf("%s: record %s/%d: %w", g.path, k, seq, errCorruptBlock))
+						} else if _, err := decodeStreamRecord(seq, rec); err != nil {
+							errs = append(errs, fmt.Errorf("%s: record %s/%d: %w", g.path, k, seq, err))
+						}
+						return true
+					})
+					if extra > 0 {
+						errs = append(errs, fmt.Errorf("%s: block %s/%d: %d bytes past its records: %w", g.path, k, beUint64(key), extra, ErrCorrupt))
 					}
 					return nil
 				})

@@ -2,6 +2,7 @@ package boltstore
 
 import (
 	"errors"
+	"fmt"
 	"sort"
 
 	bolt "go.etcd.io/bbolt"
@@ -80,22 +81,36 @@ func (s *Store) Read(k StreamKey, after uint64, max int, buf []Record, corrupt f
 		}
 		c := b.Cursor()
 		n := 0
-		for key, v := c.Seek(seqKey(after + 1)); key != nil && n < max; key, v = c.Next() {
-			id := RecordID{StreamKey: k}
-			if len(key) == 8 {
-				id.Seq = beUint64(key)
+		bad := func(id RecordID, err error) {
+			s.noteCorrupt()
+			if corrupt != nil {
+				corrupt(id, err)
 			}
-			r, err := decodeRecord(key, v)
-			if err != nil || len(key) != 8 {
-				s.noteCorrupt()
-				if corrupt != nil {
-					corrupt(id, err)
-				}
+		}
+		for key, v := c.Seek(seqKey(after + 1)); key != nil && n < max; key, v = c.Next() {
+			if len(key) != 8 {
+				bad(RecordID{StreamKey: k}, fmt.Errorf("key of %d bytes: %w", len(key), ErrCorrupt))
 				continue
 			}
-			r.ID = id
-			buf = append(buf, r)
-			n++
+			streamRecords(beUint64(key), v, func(seq uint64, rec []byte) bool {
+				if seq <= after {
+					return true
+				}
+				id := RecordID{StreamKey: k, Seq: seq}
+				if rec == nil {
+					bad(id, errCorruptBlock)
+					return false
+				}
+				r, err := decodeStreamRecord(seq, rec)
+				if err != nil {
+					bad(id, err)
+					return true
+				}
+				r.ID = id
+				buf = append(buf, r)
+				n++
+				return n < max
+			})
 		}
 		return nil
 	})

@@ -147,29 +147,33 @@ func (w *msgWriter) commit(batch []appendReq) {
 		return
 	}
 	ids := make([]RecordID, len(batch))
+	times := make([]int64, len(batch))
 	newHeads := make(map[StreamKey]uint64)
 	var newPatterns []StreamID
 	// bbolt keeps each key and value until the commit: the batch's keys
-	// and records share one buffer, one allocation for the batch.
+	// and blocks share one buffer, one allocation for the batch.
 	need, records := 0, 0
 	for _, r := range batch {
 		if r.forget == nil && !r.barrier {
-			need += 8 + 19 + len(r.topic) + len(r.meta) + len(r.payload)
+			need += 2 + 8 + recordSize(r.topic, r.meta, r.payload)
 			records++
 		}
 	}
 	arena := make([]byte, 0, need)
-	// Record times only grow, a nanosecond apart within a batch: a
-	// session reading several streams merges them by time.
+	// Record times only grow, a nanosecond apart within a batch in the
+	// order of the appends: a session reading several streams merges
+	// them by time.
 	base := max(s.opts.Now().UnixNano(), w.lastTime)
 	var last int64
 	err = s.dm.update(g.db, len(batch), func(tx *bolt.Tx) error {
 		clear(newHeads)
 		newPatterns = newPatterns[:0]
-		buf := arena[:0]
 		last = base
 		pb := tx.Bucket(bucketPatterns)
-		buckets := make(map[StreamKey]*bolt.Bucket)
+		// The batch's records by stream, in the order each stream first
+		// came: a stream's records are written together, in blocks.
+		var streams []*streamPuts
+		byKey := make(map[StreamKey]*streamPuts)
 		var ob *bolt.Bucket
 		onceBucket := func() (*bolt.Bucket, error) {
 			if ob == nil {
@@ -215,14 +219,16 @@ func (w *msgWriter) commit(batch []appendReq) {
 				newPatterns = append(newPatterns, id)
 			}
 			k := StreamKey{Site: s.site, Shard: r.shard, Gen: g.id, Stream: id}
-			b := buckets[k]
-			if b == nil {
-				var err error
-				if b, err = tx.CreateBucketIfNotExists(k.bucketName()); err != nil {
+			sp := byKey[k]
+			if sp == nil {
+				b, err := tx.CreateBucketIfNotExists(k.bucketName())
+				if err != nil {
 					return fmt.Errorf("create stream bucket: %w", err)
 				}
 				b.FillPercent = 1.0 // keys only grow: pack pages full
-				buckets[k] = b
+				sp = &streamPuts{b: b}
+				byKey[k] = sp
+				streams = append(streams, sp)
 			}
 			seq, ok := newHeads[k]
 			if !ok {
@@ -232,17 +238,32 @@ func (w *msgWriter) commit(batch []appendReq) {
 			}
 			seq++
 			newHeads[k] = seq
-			off := len(buf)
-			buf = binary.BigEndian.AppendUint64(buf, seq)
-			key := buf[off:len(buf):len(buf)]
-			off = len(buf)
 			last++
-			buf = encodeRecord(buf, key, last, r.topic, r.meta, r.payload)
-			val := buf[off:len(buf):len(buf)]
-			if err := b.Put(key, val); err != nil {
-				return fmt.Errorf("put record: %w", err)
+			ids[i], times[i] = RecordID{StreamKey: k, Seq: seq}, last
+			sp.reqs = append(sp.reqs, i)
+		}
+		buf := arena[:0]
+		for _, sp := range streams {
+			put := func(key, block []byte) error {
+				if err := sp.b.Put(key, block); err != nil {
+					return fmt.Errorf("put records: %w", err)
+				}
+				return nil
 			}
-			ids[i] = RecordID{StreamKey: k, Seq: seq}
+			var sb streamBlock
+			var prev uint64
+			for _, i := range sp.reqs {
+				r := &batch[i]
+				var err error
+				if buf, err = sb.add(buf, prev, ids[i].Seq, times[i], r.topic, r.meta, r.payload, put); err != nil {
+					return err
+				}
+				prev = ids[i].Seq
+			}
+			var err error
+			if buf, err = sb.close(buf, prev, put); err != nil {
+				return err
+			}
 		}
 		return nil
 	})
@@ -271,6 +292,12 @@ func (w *msgWriter) commit(batch []appendReq) {
 	for i, r := range batch {
 		r.done.AppendDone(ids[i], nil)
 	}
+}
+
+// streamPuts is one stream's share of a batch.
+type streamPuts struct {
+	b    *bolt.Bucket
+	reqs []int // indexes in the batch, in order
 }
 
 // committer groups meta.db updates from many goroutines into one
