@@ -54,7 +54,14 @@ type msgWriter struct {
 	failed    atomic.Uint64 // I/O errors
 	lastBatch atomic.Int64
 
-	lastTime int64 // the newest record's time; only the writer's goroutine uses it
+	// Only the writer's goroutine uses these.
+	lastTime int64 // the newest record's time
+	// A commit's buffers, kept for the next: its records' IDs and times,
+	// the streams' new heads, and the keys and blocks.
+	idBuf   []RecordID
+	timeBuf []int64
+	heads   map[StreamKey]uint64
+	arena   []byte
 
 	// Health, read by Healthy.
 	commitStart atomic.Int64 // UnixNano when the commit in progress began; 0 between commits
@@ -62,7 +69,7 @@ type msgWriter struct {
 }
 
 func newMsgWriter(s *Store) *msgWriter {
-	w := &msgWriter{s: s}
+	w := &msgWriter{s: s, heads: make(map[StreamKey]uint64)}
 	w.b = newBatcher(s.opts.BatchSize, s.opts.FlushInterval, w.commit)
 	w.b.tick, w.b.tickEvery = s.dropExpired, time.Minute
 	w.size.Store(s.sizeBytes())
@@ -146,12 +153,11 @@ func (w *msgWriter) commit(batch []appendReq) {
 		fail(err)
 		return
 	}
-	ids := make([]RecordID, len(batch))
-	times := make([]int64, len(batch))
-	newHeads := make(map[StreamKey]uint64)
+	ids, times := w.ids(len(batch))
+	newHeads := w.heads
 	var newPatterns []StreamID
 	// bbolt keeps each key and value until the commit: the batch's keys
-	// and blocks share one buffer, one allocation for the batch.
+	// and blocks share one buffer, kept from commit to commit.
 	need, records := 0, 0
 	for _, r := range batch {
 		if r.forget == nil && !r.barrier {
@@ -159,7 +165,7 @@ func (w *msgWriter) commit(batch []appendReq) {
 			records++
 		}
 	}
-	arena := make([]byte, 0, need)
+	arena := w.buffer(need)
 	// Record times only grow, a nanosecond apart within a batch in the
 	// order of the appends: a session reading several streams merges
 	// them by time.
@@ -292,6 +298,27 @@ func (w *msgWriter) commit(batch []appendReq) {
 	for i, r := range batch {
 		r.done.AppendDone(ids[i], nil)
 	}
+}
+
+// ids returns the commit's slices of n record IDs and times, zeroed.
+func (w *msgWriter) ids(n int) ([]RecordID, []int64) {
+	if cap(w.idBuf) < n {
+		w.idBuf, w.timeBuf = make([]RecordID, n), make([]int64, n)
+	}
+	w.idBuf, w.timeBuf = w.idBuf[:n], w.timeBuf[:n]
+	clear(w.idBuf)
+	clear(w.timeBuf)
+	return w.idBuf, w.timeBuf
+}
+
+// buffer returns the commit's empty buffer for size bytes of keys and
+// blocks. One past maxKeptBuffer (a batch of large payloads) is not
+// kept for the next commit.
+func (w *msgWriter) buffer(size int) []byte {
+	if cap(w.arena) < size || cap(w.arena) > max(size, maxKeptBuffer) {
+		w.arena = make([]byte, 0, size)
+	}
+	return w.arena[:0]
 }
 
 // streamPuts is one stream's share of a batch.
