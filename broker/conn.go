@@ -92,9 +92,11 @@ type conn struct {
 	// The writer goroutine runs only while there is something to write:
 	// signal sets pending and starts it unless writing is already set.
 	// Whoever sets writing owns the socket's write side until it clears
-	// it: the writer goroutine or the reader in flushReplies.
+	// it: the writer goroutine, the reader in flushReplies, the store's
+	// goroutine in signalStored.
 	pending   atomic.Bool
 	writing   atomic.Bool
+	direct    *directWriter // plain TCP only; see signalStored
 	done      chan struct{} // closed when the socket is closed
 	cleaned   chan struct{} // closed when the session is detached and the will handled
 	closeOnce sync.Once
@@ -112,6 +114,7 @@ func newConn(s *Server, nc net.Conn) *conn {
 		cleaned:     make(chan struct{}),
 	}
 	c.rd.nc = nc
+	c.direct = newDirectWriter(nc)
 	return c
 }
 
@@ -162,7 +165,10 @@ func (c *conn) closeSocket() {
 }
 
 // signal tells the writer there is something to write, starting its
-// goroutine if none runs. It never blocks.
+// goroutine if none runs. It never blocks. Acknowledgements a store
+// commit made ready go through signalStored instead, which on a plain
+// TCP connection writes them on the store's goroutine when no writer
+// runs and nothing else is pending.
 func (c *conn) signal() {
 	c.pending.Store(true)
 	if c.writing.CompareAndSwap(false, true) {

@@ -49,12 +49,13 @@ func (c *conn) fillAck(a *ackSlot, pk packet.Packet, waiting bool) {
 }
 
 // storeDone records the store's answer for a slot. It runs on the store's
-// writer goroutine and does not block.
+// writer goroutine and does not block; signalStored may write the ready
+// acknowledgements there and then.
 func (c *conn) storeDone(a *ackSlot, err error) {
 	c.outMu.Lock()
 	a.done, a.err = true, err
 	if c.flushAcksLocked() {
-		c.signal()
+		c.signalStored()
 	}
 }
 

@@ -63,9 +63,10 @@ func (c *conn) writeFailed(err error) {
 	c.closeSocket()
 }
 
-// flush writes the queued control packets and then what the session lets
-// through, in as few writes as it can. Buffers come from pools and go
-// back before it returns, so an idle connection holds none.
+// flush writes what a short write of signalStored left, the queued
+// control packets and then what the session lets through, in that order
+// and in as few writes as it can. Buffers come from pools and go back
+// before it returns, so an idle connection holds none.
 func (c *conn) flush() error {
 	bp := wbufPool.Get().(*[]byte)
 	dp := deliveriesPool.Get().(*[]session.Delivery)
@@ -77,6 +78,10 @@ func (c *conn) flush() error {
 		*dp = ds[:0]
 		deliveriesPool.Put(dp)
 	}()
+	if d := c.direct; d != nil && d.unsent != nil {
+		buf = append(buf, d.unsent...)
+		d.unsent = nil
+	}
 	var err error
 	for {
 		c.outMu.Lock()
