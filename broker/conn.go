@@ -91,8 +91,12 @@ type conn struct {
 
 	// The writer goroutine runs only while there is something to write:
 	// signal sets pending and starts it unless writing is already set.
+	// Whoever sets writing owns the socket's write side until it clears
+	// it: the writer goroutine, the reader in flushReplies, the store's
+	// goroutine in signalStored.
 	pending   atomic.Bool
 	writing   atomic.Bool
+	direct    *directWriter // plain TCP only; see signalStored
 	done      chan struct{} // closed when the socket is closed
 	cleaned   chan struct{} // closed when the session is detached and the will handled
 	closeOnce sync.Once
@@ -110,6 +114,7 @@ func newConn(s *Server, nc net.Conn) *conn {
 		cleaned:     make(chan struct{}),
 	}
 	c.rd.nc = nc
+	c.direct = newDirectWriter(nc)
 	return c
 }
 
@@ -160,22 +165,31 @@ func (c *conn) closeSocket() {
 }
 
 // signal tells the writer there is something to write, starting its
-// goroutine if none runs. It never blocks. Once the reader cleans up,
-// no writer starts: the server's WaitGroup may be at zero by then, and a
-// store commit's callback (a PUBREL or SUBACK sent after the commit)
-// can come after the server closed.
+// goroutine if none runs. It never blocks. Acknowledgements a store
+// commit made ready go through signalStored instead, which on a plain
+// TCP connection writes them on the store's goroutine when no writer
+// runs and nothing else is pending.
 func (c *conn) signal() {
 	c.pending.Store(true)
 	if c.writing.CompareAndSwap(false, true) {
-		c.outMu.Lock()
-		start := !c.finished
-		if start {
-			c.srv.wg.Add(1) // before cleanup's wg.Done: the count is not zero
-		}
-		c.outMu.Unlock()
-		if start {
-			go c.writeLoop()
-		}
+		c.startWriter()
+	}
+}
+
+// startWriter starts the writer goroutine for a caller that has set
+// writing. Once the reader cleans up, no writer starts and writing stays
+// set: the server's WaitGroup may be at zero by then, and a store
+// commit's callback (a PUBREL or SUBACK sent after the commit) can come
+// after the server closed.
+func (c *conn) startWriter() {
+	c.outMu.Lock()
+	start := !c.finished
+	if start {
+		c.srv.wg.Add(1) // before cleanup's wg.Done: the count is not zero
+	}
+	c.outMu.Unlock()
+	if start {
+		go c.writeLoop()
 	}
 }
 

@@ -37,28 +37,36 @@ func (c *conn) reserveAck() *ackSlot {
 }
 
 // fillAck gives a slot its packet; waiting says whether a store commit
-// must come first.
+// must come first. It runs on the reader, which writes what became ready
+// with its other replies (flushReplies), as reply does: a durable
+// PUBLISH, whose slot waits for the commit, wakes no writer.
 func (c *conn) fillAck(a *ackSlot, pk packet.Packet, waiting bool) {
 	c.outMu.Lock()
 	a.pk, a.waiting = pk, waiting
-	c.flushAcksLocked()
+	if c.flushAcksLocked() {
+		c.pending.Store(true)
+	}
 }
 
 // storeDone records the store's answer for a slot. It runs on the store's
-// writer goroutine and does not block.
+// writer goroutine and does not block; signalStored may write the ready
+// acknowledgements there and then.
 func (c *conn) storeDone(a *ackSlot, err error) {
 	c.outMu.Lock()
 	a.done, a.err = true, err
-	c.flushAcksLocked()
+	if c.flushAcksLocked() {
+		c.signalStored()
+	}
 }
 
 // flushAcksLocked moves the acknowledgements that are ready, in order,
-// to the writer; it is called with outMu held and releases it. A message
-// that could not be stored is never acknowledged as stored: v5 gets its
-// reason code (0x97 for the quota, 0x80 otherwise); 3.x, which has no
-// way to say no, loses the connection.
-func (c *conn) flushAcksLocked() {
-	fail := false
+// to the writer; it is called with outMu held and releases it. It
+// reports whether it moved any to a connection still open, for the
+// caller to tell the writer. A message that could not be stored is never
+// acknowledged as stored: v5 gets its reason code (0x97 for the quota,
+// 0x80 otherwise); 3.x, which has no way to say no, loses the connection.
+func (c *conn) flushAcksLocked() bool {
+	fail, moved := false, false
 	for len(c.acks) > 0 {
 		a := c.acks[0]
 		if a.pk == nil || (a.waiting && !a.done) {
@@ -77,6 +85,7 @@ func (c *conn) flushAcksLocked() {
 			setAckReason(a.pk, ackReasonFor(a.err))
 		}
 		c.ctl = append(c.ctl, a.pk)
+		moved = true
 	}
 	c.outMu.Unlock()
 	if fail {
@@ -84,14 +93,14 @@ func (c *conn) flushAcksLocked() {
 			logClientID, c.clientID)
 		c.setWhy(closeServerError)
 		c.closeSocket()
-		return
+		return false
 	}
 	select {
 	case <-c.done:
-		return // closed: nothing more is written
+		return false // closed: nothing more is written
 	default:
 	}
-	c.signal()
+	return moved
 }
 
 func setAckReason(pk packet.Packet, r packet.Reason) {

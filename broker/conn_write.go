@@ -37,11 +37,7 @@ func (c *conn) writeLoop() {
 		}
 		c.pending.Store(false)
 		if err := c.flush(); err != nil {
-			if !errors.Is(err, errFinalSent) && !errorIsClosed(err) {
-				c.srv.log.Info("write", logClientID, c.clientID, logErr, err)
-			}
-			c.setWhy(closeNetwork)
-			c.closeSocket()
+			c.writeFailed(err)
 			return
 		}
 		if c.pending.Load() {
@@ -56,9 +52,21 @@ func (c *conn) writeLoop() {
 	}
 }
 
-// flush writes the queued control packets and then what the session lets
-// through, in as few writes as it can. Buffers come from pools and go
-// back before it returns, so an idle connection holds none.
+// writeFailed closes the connection after a failed write, or after the
+// final DISCONNECT (errFinalSent). The caller leaves writing set, so no
+// writer starts again.
+func (c *conn) writeFailed(err error) {
+	if !errors.Is(err, errFinalSent) && !errorIsClosed(err) {
+		c.srv.log.Info("write", logClientID, c.clientID, logErr, err)
+	}
+	c.setWhy(closeNetwork)
+	c.closeSocket()
+}
+
+// flush writes what a short write of signalStored left, the queued
+// control packets and then what the session lets through, in that order
+// and in as few writes as it can. Buffers come from pools and go back
+// before it returns, so an idle connection holds none.
 func (c *conn) flush() error {
 	bp := wbufPool.Get().(*[]byte)
 	dp := deliveriesPool.Get().(*[]session.Delivery)
@@ -70,6 +78,10 @@ func (c *conn) flush() error {
 		*dp = ds[:0]
 		deliveriesPool.Put(dp)
 	}()
+	if d := c.direct; d != nil && d.unsent != nil {
+		buf = append(buf, d.unsent...)
+		d.unsent = nil
+	}
 	var err error
 	for {
 		c.outMu.Lock()
@@ -78,14 +90,7 @@ func (c *conn) flush() error {
 		c.final = nil
 		c.outMu.Unlock()
 
-		for i, pk := range ctl {
-			buf = c.appendControl(buf, pk)
-			ctl[i] = nil
-		}
-		c.outMu.Lock()
-		c.ctlSpare = ctl[:0]
-		c.outMu.Unlock()
-
+		buf = c.encodeControl(buf, ctl)
 		n := len(ctl)
 		if final == nil {
 			now := time.Now().UnixNano()
@@ -127,6 +132,19 @@ func (c *conn) flush() error {
 			return nil
 		}
 	}
+}
+
+// encodeControl appends ctl, taken from c.ctl, to buf and gives its
+// array back to c.ctl's next swap.
+func (c *conn) encodeControl(buf []byte, ctl []packet.Packet) []byte {
+	for i, pk := range ctl {
+		buf = c.appendControl(buf, pk)
+		ctl[i] = nil
+	}
+	c.outMu.Lock()
+	c.ctlSpare = ctl[:0]
+	c.outMu.Unlock()
+	return buf
 }
 
 func (c *conn) write(buf []byte) ([]byte, error) {

@@ -19,6 +19,16 @@
 // lets through, encoding into a pooled buffer and writing once per batch.
 // Idle connections hold no pooled buffers.
 //
+// Whoever sets conn.writing owns the socket's write side until it clears
+// it: the writer goroutine; the reader, which writes its replies itself
+// before a read that may block (flushReplies); and, on a plain TCP
+// connection, the store's writer goroutine. That one writes the
+// acknowledgements a commit made ready (a durable PUBLISH is acknowledged
+// after its commit) when no writer runs and nothing else is pending, in
+// one write that does not wait (signalStored), rather than starting a
+// writer goroutine for a few bytes; what a full socket buffer leaves goes
+// to a writer goroutine, which writes it before anything else.
+//
 // One more goroutine, the status tracker's (status.go), publishes the
 // $SYS client connect and disconnect events and writes the client status
 // records the connections changed, coalesced, one store write at a time;

@@ -17,6 +17,11 @@ type stats struct {
 	connsTotal   atomic.Uint64
 	byQoS        qosStats // PUBLISH and payload bytes by QoS; see stats_qos.go
 
+	// Writes of acknowledgements on the store's goroutine (signalStored),
+	// and those the socket's full buffer cut short; for tests.
+	acksDirect      atomic.Uint64
+	acksDirectShort atomic.Uint64
+
 	// Refusals and drops by the limits of limits.go.
 	connRefused     atomic.Uint64 // over max_connections, server or listener
 	connRateLimited atomic.Uint64 // over a listener's max_connection_rate

@@ -1,0 +1,9 @@
+//go:build !unix
+
+package broker
+
+import "net"
+
+// newDirectWriter returns nil: acknowledgements go through the writer
+// goroutine on systems without Unix sockets' write(2).
+func newDirectWriter(net.Conn) *directWriter { return nil }
