@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -458,5 +459,47 @@ func expectTooLong(t *testing.T, errs <-chan error, tooLong, ok int) {
 	}
 	if gotTooLong != tooLong || gotOK != ok {
 		t.Fatalf("%d too long, %d ok; want %d and %d", gotTooLong, gotOK, tooLong, ok)
+	}
+}
+
+// A GroupDone function gets each batch's AppendDone calls to make, on
+// the writer's goroutine: every answer comes inside one, a group per
+// commit.
+func TestStore_GroupDone(t *testing.T) {
+	s := openTest(t, "", &Options{BatchSize: 64})
+	var inGroup atomic.Bool
+	var groups atomic.Int64
+	s.GroupDone(func(calls func()) {
+		groups.Add(1)
+		inGroup.Store(true)
+		calls()
+		inGroup.Store(false)
+	})
+	const n = 200
+	var wg sync.WaitGroup
+	var outside atomic.Int64
+	for i := range n {
+		wg.Add(1)
+		s.Append("p", "g/t", nil, []byte{byte(i)}, func(_ RecordID, err error) {
+			if err != nil {
+				t.Error(err)
+			}
+			if !inGroup.Load() {
+				outside.Add(1)
+			}
+			wg.Done()
+		})
+	}
+	wg.Wait()
+	if outside.Load() != 0 {
+		t.Fatalf("%d answers outside a group", outside.Load())
+	}
+	if g, c := groups.Load(), int64(s.Stats().Commits); g != c || g >= n {
+		t.Fatalf("%d groups for %d commits of %d appends", g, c, n)
+	}
+	s.GroupDone(nil)
+	appendSync(t, s, "p", "g/t", "after")
+	if groups.Load() != int64(s.Stats().Commits)-1 {
+		t.Fatal("a removed group function still called")
 	}
 }

@@ -66,6 +66,8 @@ type msgWriter struct {
 	// Health, read by Healthy.
 	commitStart atomic.Int64 // UnixNano when the commit in progress began; 0 between commits
 	lastFailed  atomic.Bool  // the last commit failed with an I/O error
+
+	group atomic.Pointer[func(calls func())] // see GroupDone
 }
 
 func newMsgWriter(s *Store) *msgWriter {
@@ -131,9 +133,11 @@ func (w *msgWriter) commit(batch []appendReq) {
 	w.commitStart.Store(time.Now().UnixNano())
 	defer w.commitStart.Store(0)
 	fail := func(err error) {
-		for _, r := range batch {
-			r.done.AppendDone(RecordID{}, err)
-		}
+		w.answer(func() {
+			for _, r := range batch {
+				r.done.AppendDone(RecordID{}, err)
+			}
+		})
 	}
 	if now := s.opts.Now(); now.Sub(w.sizeAt) > 100*time.Millisecond {
 		w.size.Store(s.sizeBytes())
@@ -295,9 +299,35 @@ func (w *msgWriter) commit(batch []appendReq) {
 	w.lastFailed.Store(false)
 	w.records.Add(uint64(records))
 	w.lastBatch.Store(int64(len(batch)))
-	for i, r := range batch {
-		r.done.AppendDone(ids[i], nil)
+	w.answer(func() {
+		for i, r := range batch {
+			r.done.AppendDone(ids[i], nil)
+		}
+	})
+}
+
+// answer makes a batch's AppendDone calls, through the caller's
+// GroupDone function when there is one.
+func (w *msgWriter) answer(calls func()) {
+	if g := w.group.Load(); g != nil {
+		(*g)(calls)
+		return
 	}
+	calls()
+}
+
+// GroupDone makes the message writer pass each batch's AppendDone calls
+// to group, as a function that group must call once, on the writer's
+// goroutine, before it returns. A caller can so gather what the calls
+// do and act once per commit: the broker writes each publisher's
+// acknowledgements with one write per commit, not one per message. nil
+// removes it.
+func (s *Store) GroupDone(group func(calls func())) {
+	if group == nil {
+		s.w.group.Store(nil)
+		return
+	}
+	s.w.group.Store(&group)
 }
 
 // ids returns the commit's slices of n record IDs and times, zeroed.

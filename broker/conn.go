@@ -97,6 +97,7 @@ type conn struct {
 	pending   atomic.Bool
 	writing   atomic.Bool
 	direct    *directWriter // plain TCP only; see signalStored
+	ackQueued bool          // in the server's ackGroup; guarded by its mu
 	done      chan struct{} // closed when the socket is closed
 	cleaned   chan struct{} // closed when the session is detached and the will handled
 	closeOnce sync.Once

@@ -205,3 +205,31 @@ func TestConn_StoredAcksDeadlinePassed(t *testing.T) {
 	}
 	pub.ping()
 }
+
+// TestConn_StoredAcksOneWritePerCommit: a publisher's PUBACKs that one
+// commit made ready go out in one write, not one each.
+func TestConn_StoredAcksOneWritePerCommit(t *testing.T) {
+	t.Parallel()
+	b := startDurable(t, t.TempDir(), testOptions(), nil)
+	durableSubscriber(t, b, "group-sub", "group/#")
+	pub := dialRaw(t, b.addr, packet.V311)
+	pub.mustConnect("group-pub", true)
+
+	const n = 200
+	var msgs []byte
+	for id := 1; id <= n; id++ {
+		msgs = packet.Append(msgs, &packet.Publish{Topic: "group/t", QoS: 1, PacketID: uint16(id), Payload: []byte("x")}, packet.V311)
+	}
+	commits := b.store.Stats().Commits
+	writes := b.srv.stats.acksDirect.Load()
+	if _, err := pub.nc.Write(msgs); err != nil {
+		t.Fatal(err)
+	}
+	pub.expectPubacks(1, n)
+	commits = b.store.Stats().Commits - commits
+	writes = b.srv.stats.acksDirect.Load() - writes
+	if writes == 0 || writes > commits {
+		t.Fatalf("%d PUBACKs in %d writes for %d commits: want at most one write per commit", n, writes, commits)
+	}
+	t.Logf("%d PUBACKs in %d writes, %d commits", n, writes, commits)
+}

@@ -27,7 +27,9 @@
 // after its commit) when no writer runs and nothing else is pending, in
 // one write that does not wait (signalStored), rather than starting a
 // writer goroutine for a few bytes; what a full socket buffer leaves goes
-// to a writer goroutine, which writes it before anything else.
+// to a writer goroutine, which writes it before anything else. It writes
+// once the store has answered the whole batch (ackGroup), so that each
+// publisher gets one write per commit.
 //
 // One more goroutine, the status tracker's (status.go), publishes the
 // $SYS client connect and disconnect events and writes the client status

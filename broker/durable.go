@@ -55,6 +55,15 @@ type Store interface {
 
 var _ Store = (*boltstore.Store)(nil)
 
+// groupDoner is a Store that can hand each commit's answers to a
+// function that gathers them (boltstore.Store.GroupDone): the server
+// then writes a connection's acknowledgements once per commit.
+type groupDoner interface {
+	GroupDone(group func(calls func()))
+}
+
+var _ groupDoner = (*boltstore.Store)(nil)
+
 // Session parts in the store.
 const (
 	partState    = "state"

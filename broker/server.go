@@ -226,6 +226,7 @@ type Server struct {
 	offline  *offline // nil without offline rules
 	stats    stats
 	status   *statusTracker // client online/offline records (status.go)
+	acks     ackGroup       // acknowledgements a store commit made ready (conn_ack.go)
 	started  time.Time
 	ctx      context.Context
 	cancel   context.CancelFunc
@@ -275,6 +276,9 @@ func New(opts Options) *Server {
 	s.goTracked(s.sysLoop) // idle while SysInterval is 0
 	if opts.Store != nil {
 		s.goTracked(s.durableLoop)
+		if g, ok := opts.Store.(groupDoner); ok {
+			g.GroupDone(s.acks.run)
+		}
 	}
 	if s.offline != nil {
 		s.goTracked(func() { s.every(time.Second, s.offlineTick) })
