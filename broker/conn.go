@@ -96,7 +96,8 @@ type conn struct {
 	// goroutine in signalStored.
 	pending   atomic.Bool
 	writing   atomic.Bool
-	direct    *directWriter // plain TCP only; see signalStored
+	direct    *directWriter // plain TCP only, made when first used; see signalStored
+	plainTCP  bool          // a *net.TCPConn on a system with a directWriter
 	ackQueued bool          // in the server's ackGroup; guarded by its mu
 	done      chan struct{} // closed when the socket is closed
 	cleaned   chan struct{} // closed when the session is detached and the will handled
@@ -115,7 +116,7 @@ func newConn(s *Server, nc net.Conn) *conn {
 		cleaned:     make(chan struct{}),
 	}
 	c.rd.nc = nc
-	c.direct = newDirectWriter(nc)
+	c.plainTCP = hasDirectWriter(nc)
 	return c
 }
 

@@ -56,13 +56,20 @@ func (d *directWriter) write(b []byte) (int, error) {
 // writer goroutine is started for it, which writes it first, under the
 // write deadline. Anything else pending (deliveries, replies, the final
 // DISCONNECT) is the writer goroutine's, as with signal.
+//
+// The directWriter is made at the first such write, so that a connection
+// that never publishes to durable sessions does not carry one.
 func (c *conn) signalStored() {
-	d := c.direct
-	if d == nil || !c.writing.CompareAndSwap(false, true) {
+	if !c.plainTCP || !c.writing.CompareAndSwap(false, true) {
 		c.signal()
 		return
 	}
-	if c.pending.Load() {
+	if c.direct == nil {
+		c.direct = newDirectWriter(c.nc) // writing held: its fields are ours
+	}
+	d := c.direct
+	if d == nil || c.pending.Load() {
+		c.pending.Store(true)
 		c.startWriter() // signal's work, writing already held
 		return
 	}

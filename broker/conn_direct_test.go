@@ -103,8 +103,8 @@ func TestConn_DirectWriterPlainTCPOnly(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := newDirectWriter(tc.nc) != nil; got != tc.want {
-				t.Fatalf("direct writer: %v, want %v", got, tc.want)
+			if got := newDirectWriter(tc.nc) != nil; got != tc.want || hasDirectWriter(tc.nc) != tc.want {
+				t.Fatalf("direct writer: %v (has %v), want %v", got, hasDirectWriter(tc.nc), tc.want)
 			}
 		})
 	}
@@ -123,8 +123,8 @@ func TestConn_StoredAcksShortWrite(t *testing.T) {
 	pub := dialSmallWindow(t, b.addr, packet.V311, 1024)
 	pub.mustConnect("short-pub", true)
 	sc := serverConn(t, b.srv, "short-pub")
-	if sc.direct == nil {
-		t.Fatal("no direct writer on a plain TCP connection")
+	if !sc.plainTCP {
+		t.Fatal("a plain TCP connection not taken for one")
 	}
 	if err := sc.nc.(*net.TCPConn).SetWriteBuffer(4096); err != nil {
 		t.Fatal(err)

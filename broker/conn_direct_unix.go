@@ -7,6 +7,12 @@ import (
 	"syscall"
 )
 
+// hasDirectWriter reports whether newDirectWriter makes one for nc.
+func hasDirectWriter(nc net.Conn) bool {
+	_, ok := nc.(*net.TCPConn)
+	return ok
+}
+
 // newDirectWriter returns a directWriter for a plain TCP connection, or
 // nil.
 func newDirectWriter(nc net.Conn) *directWriter {
