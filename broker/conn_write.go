@@ -162,6 +162,9 @@ func (c *conn) write(buf []byte) ([]byte, error) {
 // anything over its Maximum Packet Size loses them first [MQTT-3.1.2-25].
 func (c *conn) appendControl(buf []byte, pk packet.Packet) []byte {
 	c.srv.stats.packetsSent.Add(1)
+	if a, ok := pk.(*ackSlot); ok {
+		return packet.AppendAck(buf, packet.PUBACK, a.id, a.reason, c.version)
+	}
 	if c.version == packet.V5 {
 		if props := propsOf(pk); props != nil {
 			t := pk.Type()

@@ -124,8 +124,8 @@ func (c *conn) handlePublish(p *packet.Publish) error {
 	var ack packet.Packet
 	switch {
 	case p.QoS == 1 && slot != nil:
-		slot.puback = packet.Puback{PacketID: p.PacketID, Reason: reason}
-		ack = &slot.puback
+		slot.id, slot.reason = p.PacketID, reason
+		ack = slot
 	case p.QoS == 1:
 		ack = &packet.Puback{PacketID: p.PacketID, Reason: reason}
 	case p.QoS == 2:

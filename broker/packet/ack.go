@@ -79,3 +79,11 @@ func (pk *ack) appendTo(b []byte, t Type, v Version) []byte {
 	}
 	return pk.Properties.appendProps(b, forAck, plen)
 }
+
+// AppendAck appends a PUBACK, PUBREC, PUBREL or PUBCOMP (t) without
+// properties: what Append makes of such a packet with empty Properties,
+// for a caller that keeps only the identifier and the reason code.
+func AppendAck(b []byte, t Type, id uint16, r Reason, v Version) []byte {
+	pk := ack{PacketID: id, Reason: r}
+	return pk.appendTo(b, t, v)
+}

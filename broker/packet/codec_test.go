@@ -329,3 +329,22 @@ func TestDecode_PublishAllocs(t *testing.T) {
 		}
 	}
 }
+
+// AppendAck encodes what Append does for an acknowledgement without
+// properties, in every version, with and without a reason code.
+func TestAppendAckMatchesAppend(t *testing.T) {
+	for _, v := range []Version{V31, V311, V5} {
+		for _, r := range []Reason{Success, NoMatchingSubscribers, QuotaExceeded, UnspecifiedError} {
+			for _, pk := range []Packet{
+				&Puback{PacketID: 7, Reason: r}, &Pubrec{PacketID: 300, Reason: r},
+				&Pubrel{PacketID: 1, Reason: r}, &Pubcomp{PacketID: 65535, Reason: r},
+			} {
+				want := Append(nil, pk, v)
+				id := map[Type]uint16{PUBACK: 7, PUBREC: 300, PUBREL: 1, PUBCOMP: 65535}[pk.Type()]
+				if got := AppendAck(nil, pk.Type(), id, r, v); !bytes.Equal(got, want) {
+					t.Errorf("v%d %v %v: % x, want % x", v, pk.Type(), r, got, want)
+				}
+			}
+		}
+	}
+}
