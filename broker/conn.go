@@ -59,7 +59,11 @@ type conn struct {
 
 	// Set by the reader during CONNECT before the writer starts, then
 	// read-only.
-	version     packet.Version
+	version packet.Version
+	// Beside version, where the struct had room: a connection of 704
+	// bytes, not 768.
+	plainTCP    bool // a *net.TCPConn on a system with a directWriter; set by newConn
+	ackQueued   bool // in the server's ackGroup; guarded by its mu
 	clientID    string
 	username    string // authenticated or from the certificate; "" for anonymous
 	sess        *session.Session
@@ -97,8 +101,6 @@ type conn struct {
 	pending   atomic.Bool
 	writing   atomic.Bool
 	direct    *directWriter // plain TCP only, made when first used; see signalStored
-	plainTCP  bool          // a *net.TCPConn on a system with a directWriter
-	ackQueued bool          // in the server's ackGroup; guarded by its mu
 	done      chan struct{} // closed when the socket is closed
 	cleaned   chan struct{} // closed when the session is detached and the will handled
 	closeOnce sync.Once
