@@ -7,8 +7,8 @@ import (
 )
 
 // connectResult is the outcome of connecting a set of clients.
-type connectResult struct {
-	clients  []*client // index i is client i, nil when it failed
+type connectResult[C any] struct {
+	clients  []C // index i is client i, nil when it failed
 	ok       int
 	failed   int
 	firstErr error
@@ -20,8 +20,15 @@ type connectResult struct {
 // parallel handshakes in flight and, when perSec > 0, starting them at
 // that rate. It blocks until every attempt has ended or ctx ends; clients
 // not yet started when ctx ends count as failed.
-func connectAll(ctx context.Context, n, parallel int, perSec float64, opts func(i int) clientOptions) *connectResult {
-	res := &connectResult{clients: make([]*client, n)}
+func connectAll(ctx context.Context, n, parallel int, perSec float64, opts func(i int) clientOptions) *connectResult[*client] {
+	return connectEach(ctx, n, parallel, perSec, func(ctx context.Context, i int) (*client, error) {
+		return connect(ctx, opts(i))
+	})
+}
+
+// connectEach is connectAll for any kind of client, dial making client i.
+func connectEach[C any](ctx context.Context, n, parallel int, perSec float64, dial func(ctx context.Context, i int) (C, error)) *connectResult[C] {
+	res := &connectResult[C]{clients: make([]C, n)}
 	sem := make(chan struct{}, max(parallel, 1))
 	var (
 		wg sync.WaitGroup
@@ -47,7 +54,7 @@ func connectAll(ctx context.Context, n, parallel int, perSec float64, opts func(
 			defer func() { <-sem }()
 			t0 := time.Now()
 			cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-			c, err := connect(cctx, opts(i))
+			c, err := dial(cctx, i)
 			cancel()
 			mu.Lock()
 			defer mu.Unlock()

@@ -36,6 +36,7 @@ type pubOptions struct {
 type publishers struct {
 	o       pubOptions
 	clients []*client
+	raw     []*rawPub // instead of clients: pub at QoS 0 and 1 (rawpub.go)
 	// gate, when set, bounds deliveries in flight; fan[i] is how many
 	// deliveries a message from client i makes.
 	gate *window
@@ -61,7 +62,10 @@ func (p *publishers) run(ctx context.Context) time.Duration {
 	case p.o.Interval > 0:
 		period = p.o.Interval
 	case p.o.Rate > 0:
-		period = time.Duration(float64(len(p.clients)) / p.o.Rate * float64(time.Second))
+		period = time.Duration(float64(len(p.clients)+len(p.raw)) / p.o.Rate * float64(time.Second))
+	}
+	if p.raw != nil {
+		return p.runRaw(ctx, period)
 	}
 	workers := 1
 	if p.o.QoS > 0 {
@@ -90,6 +94,51 @@ func (p *publishers) run(ctx context.Context) time.Duration {
 		for _, c := range p.clients {
 			c.nc.flush(10 * time.Second)
 		}
+	}
+	return time.Since(start)
+}
+
+// connectPaho connects n paho publishers for p; the returned func, to be
+// called even on an error, disconnects those that connected.
+func (p *publishers) connectPaho(ctx context.Context, cm *common, n int) (disconnect func(), err error) {
+	cr := connectAll(ctx, n, 32, 0, func(i int) clientOptions {
+		co := cm.clientOptions("pub", i)
+		co.OnLost = func(err error) { p.fail(fmt.Errorf("publisher %d lost its connection: %w", i, err)) }
+		return co
+	})
+	disconnect = func() { disconnectAll(cr.clients, 64) }
+	if cr.failed > 0 {
+		return disconnect, fmt.Errorf("%d of %d publishers could not connect: %w", cr.failed, n, cr.firstErr)
+	}
+	p.clients = cr.clients
+	return disconnect, nil
+}
+
+// runRaw is run for rawPub clients: one goroutine each, its window of
+// publishes in flight kept by the client itself.
+func (p *publishers) runRaw(ctx context.Context, period time.Duration) time.Duration {
+	start := time.Now()
+	var wg sync.WaitGroup
+	for i, r := range p.raw {
+		r.onAck = func(failed error) {
+			if failed != nil {
+				p.fail(failed)
+				return
+			}
+			p.sent.Add(1)
+		}
+		first := start.Add(period * time.Duration(i) / time.Duration(len(p.raw)))
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := r.run(ctx, p.o.QoS, expand(p.o.Topic, i), p.o.Size, p.o.Retain, p.o.Count, first, period); err != nil {
+				p.fail(fmt.Errorf("publisher %d: %w", i, err))
+			}
+		}()
+	}
+	wg.Wait()
+	for _, r := range p.raw {
+		p.acks.merge(&r.acks)
 	}
 	return time.Since(start)
 }
@@ -199,10 +248,12 @@ func runPub(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		qos      int
 		clients  int
 		duration time.Duration
+		usePaho  bool
 	)
 	cm.register(fs)
 	pubFlags(fs, &o, &qos)
 	fs.IntVar(&clients, "c", 1, "number of publishing `clients`")
+	fs.BoolVar(&usePaho, "paho", false, "drive QoS 0 and 1 publishers with paho.golang, as QoS 2 and pubsub are, not with the tool's own codec")
 	fs.StringVar(&o.Topic, "t", "bench/%i", "`topic`; %i is the client index")
 	fs.DurationVar(&duration, "d", 0, "stop sending after this `duration` (0: when -n are sent)")
 	if err := parse(fs, args, stderr); err != nil {
@@ -221,16 +272,22 @@ func runPub(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	defer stopProf()
 	p := &publishers{o: o}
-	cr := connectAll(ctx, clients, 32, 0, func(i int) clientOptions {
-		co := cm.clientOptions("pub", i)
-		co.OnLost = func(err error) { p.fail(fmt.Errorf("publisher %d lost its connection: %w", i, err)) }
-		return co
-	})
-	defer disconnectAll(cr.clients, 64)
-	if cr.failed > 0 {
-		return fmt.Errorf("%d of %d publishers could not connect: %w", cr.failed, clients, cr.firstErr)
+	if qos < 2 && !usePaho {
+		cr := connectEach(ctx, clients, 32, 0, func(ctx context.Context, i int) (*rawPub, error) {
+			return dialRaw(ctx, cm.clientOptions("pub", i), o.Inflight)
+		})
+		defer disconnectRaw(cr.clients)
+		if cr.failed > 0 {
+			return fmt.Errorf("%d of %d publishers could not connect: %w", cr.failed, clients, cr.firstErr)
+		}
+		p.raw = cr.clients
+	} else {
+		stop, err := p.connectPaho(ctx, &cm, clients)
+		defer stop()
+		if err != nil {
+			return err
+		}
 	}
-	p.clients = cr.clients
 	runCtx, cancel := withDuration(ctx, duration)
 	defer cancel()
 	cpu, disk := startCPU(cm.brokerPID), startIO(cm.brokerPID)

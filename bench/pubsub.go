@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"flag"
-	"fmt"
 	"io"
 	"time"
 )
@@ -68,16 +67,11 @@ func runPubSub(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err := s.connect(ctx, &cm, uint16(rm)); err != nil {
 		return err
 	}
-	cr := connectAll(ctx, pubs, 32, 0, func(i int) clientOptions {
-		co := cm.clientOptions("pub", i)
-		co.OnLost = func(err error) { p.fail(fmt.Errorf("publisher %d lost its connection: %w", i, err)) }
-		return co
-	})
-	defer disconnectAll(cr.clients, 64)
-	if cr.failed > 0 {
-		return fmt.Errorf("%d of %d publishers could not connect: %w", cr.failed, pubs, cr.firstErr)
+	stop, err := p.connectPaho(ctx, &cm, pubs)
+	defer stop()
+	if err != nil {
+		return err
 	}
-	p.clients = cr.clients
 
 	// Publish, cancelling the publishers if nothing moves for idle (a
 	// window waiting for messages the broker dropped, a broker gone).

@@ -1,0 +1,93 @@
+package bench
+
+import (
+	"bufio"
+	"fmt"
+	"net"
+	"strings"
+	"testing"
+
+	"gatemq/broker/packet"
+)
+
+// fakeBroker accepts one v5 client, answers its CONNACK with Receive
+// Maximum recvMax and acknowledges its QoS 1 PUBLISHes, the n-th (from
+// 1) with reason(n). It reports the most PUBLISHes it ever had
+// unacknowledged; it acknowledges only once recvMax are outstanding or
+// the client flushes less (it waits for one more read).
+func fakeBroker(t *testing.T, recvMax uint16, reason func(n int) packet.Reason) (addr string, maxOut <-chan int) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	out := make(chan int, 1)
+	go func() {
+		nc, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer nc.Close()
+		br, bw := bufio.NewReader(nc), bufio.NewWriter(nc)
+		if _, err := packet.Read(br, packet.V5, 0); err != nil {
+			return
+		}
+		ca := &packet.Connack{}
+		ca.Properties.Present.Add(packet.PropReceiveMaximum)
+		ca.Properties.ReceiveMaximum = recvMax
+		bw.Write(packet.Append(nil, ca, packet.V5))
+		bw.Flush()
+		var pending []uint16
+		most, n := 0, 0
+		defer func() { out <- most }()
+		for {
+			pk, err := packet.Read(br, packet.V5, 0)
+			if err != nil {
+				return
+			}
+			p, ok := pk.(*packet.Publish)
+			if !ok {
+				return // DISCONNECT
+			}
+			pending = append(pending, p.PacketID)
+			most = max(most, len(pending))
+			if br.Buffered() > 0 && len(pending) < int(recvMax) {
+				continue
+			}
+			for _, id := range pending {
+				n++
+				bw.Write(packet.Append(nil, &packet.Puback{PacketID: id, Reason: reason(n)}, packet.V5))
+			}
+			pending = pending[:0]
+			bw.Flush()
+		}
+	}()
+	return ln.Addr().String(), out
+}
+
+// The raw publisher keeps no more publishes in flight than the broker's
+// Receive Maximum, counts a failed PUBACK as an error and the others as
+// sent, and records the latency of each.
+func TestRawPub_WindowAndFailedAcks(t *testing.T) {
+	addr, maxOut := fakeBroker(t, 3, func(n int) packet.Reason {
+		if n%10 == 0 {
+			return packet.QuotaExceeded
+		}
+		return packet.Success
+	})
+	code, out, errb := runBench(t, "pub", "-h", addr, "-json", "-q", "1", "-n", "100", "-inflight", "50", "-s", "16")
+	if code != 1 {
+		t.Fatalf("exit %d, want 1 for the failed PUBACKs: %s%s", code, out, errb)
+	}
+	r := decode[PubResult](t, out)
+	if r.Sent != 90 || r.Errors != 10 || r.AckLatency == nil || r.AckLatency.Count != 100 {
+		t.Errorf("sent %d errors %d latency %+v: want 90 sent, 10 errors, 100 latencies", r.Sent, r.Errors, r.AckLatency)
+	}
+	if want := fmt.Sprintf("reason code 0x%02x", byte(packet.QuotaExceeded)); !strings.Contains(r.FirstErr, want) {
+		t.Errorf("first error %q does not say %q", r.FirstErr, want)
+	}
+	if m := <-maxOut; m > 3 || m < 1 {
+		t.Errorf("%d publishes in flight at most, want 1 to 3 (Receive Maximum 3)", m)
+	}
+}
