@@ -93,14 +93,19 @@ func (s *Store) Read(k StreamKey, after uint64, max int, buf []Record, corrupt f
 				continue
 			}
 			streamRecords(beUint64(key), v, func(seq uint64, rec []byte) bool {
+				if rec == nil {
+					// The rest of the block is lost, the records past
+					// after with it: report the first of those.
+					if seq <= after {
+						seq = after + 1
+					}
+					bad(RecordID{StreamKey: k, Seq: seq}, errCorruptBlock)
+					return false
+				}
 				if seq <= after {
 					return true
 				}
 				id := RecordID{StreamKey: k, Seq: seq}
-				if rec == nil {
-					bad(id, errCorruptBlock)
-					return false
-				}
 				r, err := decodeStreamRecord(seq, rec)
 				if err != nil {
 					bad(id, err)

@@ -164,17 +164,20 @@ func TestStore_CorruptBlock(t *testing.T) {
 	cases := []struct {
 		name   string
 		change func(v []byte) []byte
+		after  uint64   // where Read starts
 		read   []uint64 // the records returned
 		bad    []uint64 // the records reported
 	}{
 		// The rest of the block cannot be found.
-		{"length", func(v []byte) []byte { v[fifth] ^= 0x40; return v }, seqs(1, 4), []uint64{5}},
-		{"record", func(v []byte) []byte { v[fifth+4+12] ^= 0xff; return v }, append(seqs(1, 4), seqs(6, 20)...), []uint64{5}},
+		{"length", func(v []byte) []byte { v[fifth] ^= 0x40; return v }, 0, seqs(1, 4), []uint64{5}},
+		// A reader past the damage still hears of the records it loses.
+		{"length before after", func(v []byte) []byte { v[fifth] ^= 0x40; return v }, 10, nil, []uint64{11}},
+		{"record", func(v []byte) []byte { v[fifth+4+12] ^= 0xff; return v }, 0, append(seqs(1, 4), seqs(6, 20)...), []uint64{5}},
 		// Every record is checked under a sequence number one too high.
-		{"count", func(v []byte) []byte { v[1]--; return v }, nil, seqs(2, 20)},
-		{"count over the key", func(v []byte) []byte { v[1] = 21; return v }, nil, []uint64{20}},
+		{"count", func(v []byte) []byte { v[1]--; return v }, 0, nil, seqs(2, 20)},
+		{"count over the key", func(v []byte) []byte { v[1] = 21; return v }, 0, nil, []uint64{20}},
 		// Read whole, but Check says so.
-		{"bytes past the records", func(v []byte) []byte { return append(v, 0) }, seqs(1, 20), nil},
+		{"bytes past the records", func(v []byte) []byte { return append(v, 0) }, 0, seqs(1, 20), nil},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -196,7 +199,7 @@ func TestStore_CorruptBlock(t *testing.T) {
 			}
 			defer s.Close()
 			var bad []uint64
-			recs, err := s.Read(ids[0].StreamKey, 0, 100, nil, func(id RecordID, err error) {
+			recs, err := s.Read(ids[0].StreamKey, tc.after, 100, nil, func(id RecordID, err error) {
 				if !errors.Is(err, ErrCorrupt) {
 					t.Errorf("record %v reported with %v, want ErrCorrupt", id, err)
 				}
