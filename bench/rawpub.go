@@ -35,7 +35,8 @@ type rawPub struct {
 	slots     chan struct{}      // one per publish in flight
 	sentAt    []int64            // by packet identifier: unix ns of the send
 	keepAlive time.Duration      // PINGREQ interval, 0 for none
-	readErr   chan error         // the reader's end; nil error after our DISCONNECT
+	done      chan struct{}      // closed when the reader returns
+	readErr   error              // why it returned, set before done closes; nil after our DISCONNECT
 	closing   atomic.Bool        // our DISCONNECT is on its way
 	acks      histogram          // the reader's; read after it ended
 	onAck     func(failed error) // each PUBACK: nil, or its failure
@@ -88,7 +89,7 @@ func dialRaw(ctx context.Context, opts clientOptions, inflight int) (*rawPub, er
 		return nil, fmt.Errorf("connect %q: reason code 0x%02x", opts.ClientID, byte(ca.Reason))
 	}
 	nc.SetDeadline(time.Time{})
-	p.window = max(inflight, 1)
+	p.window = min(max(inflight, 1), 65535) // one packet identifier each
 	if ca.Properties.Present.Has(packet.PropReceiveMaximum) {
 		p.window = min(p.window, int(ca.Properties.ReceiveMaximum))
 	}
@@ -98,7 +99,7 @@ func dialRaw(ctx context.Context, opts clientOptions, inflight int) (*rawPub, er
 	p.keepAlive = time.Duration(ka) * time.Second / 2
 	p.slots = make(chan struct{}, p.window)
 	p.sentAt = make([]int64, 65536)
-	p.readErr = make(chan error, 1)
+	p.done = make(chan struct{})
 	go p.read()
 	return p, nil
 }
@@ -106,6 +107,7 @@ func dialRaw(ctx context.Context, opts clientOptions, inflight int) (*rawPub, er
 // read reads the broker's packets until the connection ends: PUBACKs
 // open the window, PINGRESPs are dropped, anything else ends the run.
 func (p *rawPub) read() {
+	defer close(p.done)
 	body := make([]byte, 0, 64)
 	for {
 		h, err := packet.ReadHeader(p.br)
@@ -117,10 +119,9 @@ func (p *rawPub) read() {
 			_, err = io.ReadFull(p.br, body)
 		}
 		if err != nil {
-			if p.closing.Load() {
-				err = nil
+			if !p.closing.Load() {
+				p.readErr = err
 			}
-			p.readErr <- err
 			return
 		}
 		switch {
@@ -137,7 +138,7 @@ func (p *rawPub) read() {
 			select {
 			case <-p.slots:
 			default:
-				p.readErr <- fmt.Errorf("PUBACK %d with no publish in flight", id)
+				p.readErr = fmt.Errorf("PUBACK %d with no publish in flight", id)
 				p.nc.Close()
 				return
 			}
@@ -149,7 +150,7 @@ func (p *rawPub) read() {
 			} else if err == nil {
 				err = fmt.Errorf("unexpected %v", h.Type)
 			}
-			p.readErr <- err
+			p.readErr = err
 			p.nc.Close()
 			return
 		}
@@ -190,8 +191,8 @@ func (p *rawPub) run(ctx context.Context, qos byte, topic string, size int, reta
 				}
 				select {
 				case p.slots <- struct{}{}:
-				case err := <-p.readErr:
-					return p.ended(err)
+				case <-p.done:
+					return p.ended(nil)
 				case <-ctx.Done():
 					return p.finish()
 				}
@@ -226,18 +227,18 @@ func (p *rawPub) run(ctx context.Context, qos byte, topic string, size int, reta
 }
 
 // finish flushes what is written and waits for every QoS 1 publish in
-// flight to be acknowledged.
+// flight to be acknowledged, each within packetTimeout of the one before.
 func (p *rawPub) finish() error {
 	if err := p.flush(); err != nil {
 		return err
 	}
-	for range p.window {
+	for i := range p.window {
 		select {
 		case p.slots <- struct{}{}:
-		case err := <-p.readErr:
-			return p.ended(err)
+		case <-p.done:
+			return p.ended(nil)
 		case <-time.After(packetTimeout):
-			return fmt.Errorf("%d publishes not acknowledged within %v", len(p.slots), packetTimeout)
+			return p.ended(fmt.Errorf("%d publishes not acknowledged within %v", p.window-i, packetTimeout))
 		}
 	}
 	for range p.window {
@@ -255,9 +256,20 @@ func (p *rawPub) flush() error {
 	return nil
 }
 
-// ended is the error that ended the run; nil from the reader means the
-// connection closed.
+// ended is the error that ended the run: err (nil when the reader
+// ended), or the reader's own when it ended first, which says why a
+// write failed. It closes the connection and waits for the reader, so
+// that acks and onAck are left alone once run returns.
 func (p *rawPub) ended(err error) error {
+	select {
+	case <-p.done:
+		if p.readErr != nil {
+			err = p.readErr
+		}
+	default:
+		p.nc.Close()
+		<-p.done
+	}
 	if err == nil {
 		err = errors.New("connection closed")
 	}
@@ -294,7 +306,7 @@ func (p *rawPub) disconnect() {
 	p.bw.Flush()
 	p.wmu.Unlock()
 	select {
-	case <-p.readErr:
+	case <-p.done:
 	case <-time.After(time.Second):
 	}
 	p.nc.Close()

@@ -2,10 +2,13 @@ package bench
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"net"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"gatemq/broker/packet"
 )
@@ -89,5 +92,54 @@ func TestRawPub_WindowAndFailedAcks(t *testing.T) {
 	}
 	if m := <-maxOut; m > 3 || m < 1 {
 		t.Errorf("%d publishes in flight at most, want 1 to 3 (Receive Maximum 3)", m)
+	}
+}
+
+// A connection the broker drops mid-run ends the run with an error, and
+// the reader with it: nothing records acknowledgements after run returns.
+func TestRawPub_ConnectionDropped(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		nc, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer nc.Close()
+		br := bufio.NewReader(nc)
+		if _, err := packet.Read(br, packet.V5, 0); err != nil {
+			return
+		}
+		nc.Write(packet.Append(nil, &packet.Connack{}, packet.V5))
+		for range 5 {
+			pk, err := packet.Read(br, packet.V5, 0)
+			if err != nil {
+				return
+			}
+			nc.Write(packet.Append(nil, &packet.Puback{PacketID: pk.(*packet.Publish).PacketID}, packet.V5))
+		}
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	p, err := dialRaw(ctx, clientOptions{Addr: ln.Addr().String(), ClientID: "drop"}, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.disconnect()
+	var acked atomic.Int64
+	p.onAck = func(error) { acked.Add(1) }
+	if err := p.run(ctx, 1, "t", 16, false, 100, time.Now(), time.Millisecond); err == nil {
+		t.Fatal("run ended without an error")
+	}
+	select {
+	case <-p.done:
+	default:
+		t.Fatal("the reader still runs after run returned")
+	}
+	if n := acked.Load(); n != 5 || p.acks.n != 5 {
+		t.Errorf("%d acknowledged, %d latencies: want 5", n, p.acks.n)
 	}
 }
