@@ -165,12 +165,19 @@ type blockKV struct{ k, v []byte }
 // next; a larger one (a batch of big payloads) goes to the collector.
 const maxKeptBuffer = 8 << 20
 
+// keptBuffer returns buf emptied, or a new buffer when buf cannot hold
+// size bytes or is past maxKeptBuffer and more than size needs.
+func keptBuffer(buf []byte, size int) []byte {
+	if cap(buf) < size || cap(buf) > max(size, maxKeptBuffer) {
+		return make([]byte, 0, size)
+	}
+	return buf[:0]
+}
+
 // reset empties w for a commit of records taking size bytes.
 func (w *blockWriter) reset(size int) {
-	if cap(w.buf) < size || cap(w.buf) > max(size, maxKeptBuffer) {
-		w.buf = make([]byte, 0, size)
-	}
-	w.buf, w.blocks, w.index, w.start, w.n = w.buf[:0], w.blocks[:0], w.index[:0], 0, 0
+	w.buf = keptBuffer(w.buf, size)
+	w.blocks, w.index, w.start, w.n = w.blocks[:0], w.index[:0], 0, 0
 	if w.topics == nil {
 		w.topics = make(map[string][]byte)
 	}

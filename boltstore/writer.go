@@ -345,10 +345,8 @@ func (w *msgWriter) ids(n int) ([]RecordID, []int64) {
 // blocks. One past maxKeptBuffer (a batch of large payloads) is not
 // kept for the next commit.
 func (w *msgWriter) buffer(size int) []byte {
-	if cap(w.arena) < size || cap(w.arena) > max(size, maxKeptBuffer) {
-		w.arena = make([]byte, 0, size)
-	}
-	return w.arena[:0]
+	w.arena = keptBuffer(w.arena, size)
+	return w.arena
 }
 
 // streamPuts is one stream's share of a batch.
