@@ -114,19 +114,22 @@ func (p *publishers) connectPaho(ctx context.Context, cm *common, n int) (discon
 	return disconnect, nil
 }
 
+// rawAck counts what a rawPub reports: a message acknowledged (QoS 1) or
+// written (QoS 0), or a failed PUBACK.
+func (p *publishers) rawAck(failed error) {
+	if failed != nil {
+		p.fail(failed)
+		return
+	}
+	p.sent.Add(1)
+}
+
 // runRaw is run for rawPub clients: one goroutine each, its window of
 // publishes in flight kept by the client itself.
 func (p *publishers) runRaw(ctx context.Context, period time.Duration) time.Duration {
 	start := time.Now()
 	var wg sync.WaitGroup
 	for i, r := range p.raw {
-		r.onAck = func(failed error) {
-			if failed != nil {
-				p.fail(failed)
-				return
-			}
-			p.sent.Add(1)
-		}
 		first := start.Add(period * time.Duration(i) / time.Duration(len(p.raw)))
 		wg.Add(1)
 		go func() {
@@ -274,7 +277,7 @@ func runPub(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	p := &publishers{o: o}
 	if qos < 2 && !usePaho {
 		cr := connectEach(ctx, clients, 32, 0, func(ctx context.Context, i int) (*rawPub, error) {
-			return dialRaw(ctx, cm.clientOptions("pub", i), o.Inflight)
+			return dialRaw(ctx, cm.clientOptions("pub", i), o.Inflight, p.rawAck)
 		})
 		defer disconnectRaw(cr.clients)
 		if cr.failed > 0 {

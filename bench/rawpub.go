@@ -44,8 +44,9 @@ type rawPub struct {
 
 // dialRaw connects a rawPub to opts.Addr and completes the v5 handshake.
 // inflight bounds the QoS 1 publishes in flight; the broker's Receive
-// Maximum may bound them further.
-func dialRaw(ctx context.Context, opts clientOptions, inflight int) (*rawPub, error) {
+// Maximum may bound them further. onAck hears each PUBACK (nil, or its
+// failure) and, at QoS 0, each message written.
+func dialRaw(ctx context.Context, opts clientOptions, inflight int, onAck func(failed error)) (*rawPub, error) {
 	var d net.Dialer
 	nc, err := d.DialContext(ctx, "tcp", opts.Addr)
 	if err != nil {
@@ -54,7 +55,7 @@ func dialRaw(ctx context.Context, opts clientOptions, inflight int) (*rawPub, er
 	if dl, ok := ctx.Deadline(); ok {
 		nc.SetDeadline(dl)
 	}
-	p := &rawPub{nc: nc, br: bufio.NewReaderSize(nc, 32<<10), bw: bufio.NewWriterSize(nc, 64<<10)}
+	p := &rawPub{nc: nc, br: bufio.NewReaderSize(nc, 32<<10), bw: bufio.NewWriterSize(nc, 64<<10), onAck: onAck}
 	ka := opts.KeepAlive
 	if ka == 0 {
 		ka = 60
@@ -131,17 +132,15 @@ func (p *rawPub) read() {
 			if len(body) > 2 && packet.Reason(body[2]).Failed() {
 				failed = fmt.Errorf("PUBACK %d: reason code 0x%02x", id, body[2])
 			}
-			p.acks.record(time.Duration(time.Now().UnixNano() - p.sentAt[id]))
-			p.onAck(failed)
-			// After the record: run's finish reads acks once it has
-			// taken every slot back.
-			select {
-			case <-p.slots:
-			default:
+			if len(p.slots) == 0 {
+				// Only this goroutine takes slots: none is in flight.
 				p.readErr = fmt.Errorf("PUBACK %d with no publish in flight", id)
 				p.nc.Close()
 				return
 			}
+			p.acks.record(time.Duration(time.Now().UnixNano() - p.sentAt[id]))
+			p.onAck(failed)
+			<-p.slots // after the record: run's finish reads acks once it has every slot back
 		case h.Type == packet.PINGRESP:
 		default:
 			pk, err := packet.Decode(h, body, packet.V5)

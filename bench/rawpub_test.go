@@ -124,13 +124,12 @@ func TestRawPub_ConnectionDropped(t *testing.T) {
 	}()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	p, err := dialRaw(ctx, clientOptions{Addr: ln.Addr().String(), ClientID: "drop"}, 3)
+	var acked atomic.Int64
+	p, err := dialRaw(ctx, clientOptions{Addr: ln.Addr().String(), ClientID: "drop"}, 3, func(error) { acked.Add(1) })
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer p.disconnect()
-	var acked atomic.Int64
-	p.onAck = func(error) { acked.Add(1) }
 	if err := p.run(ctx, 1, "t", 16, false, 100, time.Now(), time.Millisecond); err == nil {
 		t.Fatal("run ended without an error")
 	}
