@@ -68,16 +68,11 @@ func (c *conn) signalStored() {
 		c.direct = newDirectWriter(c.nc) // writing held: its fields are ours
 	}
 	d := c.direct
-	if d == nil || c.pending.Load() {
-		c.pending.Store(true)
-		c.startWriter() // signal's work, writing already held
-		return
-	}
 	c.outMu.Lock()
-	if c.final != nil || c.finished {
+	if d == nil || c.pending.Load() || c.final != nil || c.finished {
 		c.outMu.Unlock()
 		c.pending.Store(true)
-		c.startWriter()
+		c.startWriter() // signal's work, writing already held
 		return
 	}
 	ctl := c.ctl
