@@ -131,7 +131,9 @@
 // transaction per batch: BatchSize records or FlushInterval after the
 // first, whichever comes first (group commit). done runs after the commit
 // returned, that is after fsync, and never before: a caller acknowledges a
-// message to its publisher from done. NoSync is never set. NoFreelistSync
+// message to its publisher from done. GroupDone lets the caller wrap a
+// batch's done calls, so that the broker writes each publisher's
+// acknowledgements once per commit. NoSync is never set. NoFreelistSync
 // is: bbolt rebuilds the freelist when a file is opened, and commits write
 // fewer pages. Session, cursor and retained writes are grouped the same way
 // by a second writer on meta.db.
