@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"gatemq/broker/packet"
+	"gatemq/internal/testkit"
 )
 
 // TestMain_DataDirPrivate runs the broker under umask 000, the most
@@ -33,7 +34,7 @@ func TestMain_DataDirPrivate(t *testing.T) {
 				}
 			}
 			bin := buildBinary(t)
-			addr := freePort(t)
+			addr := testkit.FreeAddr(t)
 			cmd := exec.Command("sh", "-c", `umask 000 && exec "$0" "$@"`, bin, "-listen", addr, "-data-dir", dir)
 			logs := runBroker(t, cmd, addr)
 			// A persistent session, so that there is state to store.

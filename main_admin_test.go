@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"gatemq/broker/packet"
+	"gatemq/internal/testkit"
 )
 
 // TestMain_AdminSocket runs the binary and reads /metrics over its admin
@@ -47,7 +48,7 @@ func TestMain_AdminSocket(t *testing.T) {
 		b, err := io.ReadAll(resp.Body)
 		return string(b), err
 	}
-	waitFor(t, 10*time.Second, func() error {
+	testkit.WaitFor(t, 10*time.Second, func() error {
 		_, err := get("/readyz")
 		return err
 	})
@@ -60,7 +61,7 @@ func TestMain_AdminSocket(t *testing.T) {
 	for i := range 3 {
 		nc.Write(packet.Append(nil, &packet.Publish{Topic: "m/1", Payload: []byte{byte(i)}}, packet.V5))
 	}
-	waitFor(t, 10*time.Second, func() error {
+	testkit.WaitFor(t, 10*time.Second, func() error {
 		body, err := get("/metrics")
 		if err != nil {
 			return err
@@ -93,7 +94,7 @@ func TestMain_AdminSocket(t *testing.T) {
 	// SIGHUP: a bad file keeps the level; a good one changes it.
 	os.WriteFile(cfgPath, []byte("[log]\nlevel = \"loud\"\n"), 0o600)
 	cmd.Process.Signal(syscall.SIGHUP)
-	waitFor(t, 10*time.Second, func() error {
+	testkit.WaitFor(t, 10*time.Second, func() error {
 		if !strings.Contains(logs.String(), "config file not applied") {
 			return fmt.Errorf("no complaint about the bad file:\n%s", logs.String())
 		}
@@ -101,7 +102,7 @@ func TestMain_AdminSocket(t *testing.T) {
 	})
 	writeCfg("debug")
 	cmd.Process.Signal(syscall.SIGHUP)
-	waitFor(t, 10*time.Second, func() error {
+	testkit.WaitFor(t, 10*time.Second, func() error {
 		if !strings.Contains(logs.String(), "log level changed") {
 			return fmt.Errorf("level not changed:\n%s", logs.String())
 		}
@@ -128,7 +129,7 @@ func TestMain_AdminTCP(t *testing.T) {
 	dir := t.TempDir()
 	tokenFile := filepath.Join(dir, "admin.token")
 	os.WriteFile(tokenFile, []byte("tok-123\n"), 0o600)
-	adminAddr := freePort(t)
+	adminAddr := testkit.FreeAddr(t)
 	cfgPath := filepath.Join(dir, "gatemq.toml")
 	os.WriteFile(cfgPath, []byte(fmt.Sprintf("[admin]\naddress = %q\ntoken_file = %q\n", adminAddr, tokenFile)), 0o600)
 	startBroker(t, "-config", cfgPath)
@@ -144,7 +145,7 @@ func TestMain_AdminTCP(t *testing.T) {
 		resp.Body.Close()
 		return resp.StatusCode, nil
 	}
-	waitFor(t, 10*time.Second, func() error {
+	testkit.WaitFor(t, 10*time.Second, func() error {
 		_, err := get("")
 		return err
 	})

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"gatemq/broker/packet"
+	"gatemq/internal/testkit"
 )
 
 // TestMain_AdminSocketUnderSystemd: with RuntimeDirectory= (systemd sets
@@ -23,12 +24,12 @@ import (
 func TestMain_AdminSocketUnderSystemd(t *testing.T) {
 	bin := buildBinary(t)
 	dataDir, runDir := t.TempDir(), t.TempDir()
-	addr := freePort(t)
+	addr := testkit.FreeAddr(t)
 	cmd := exec.Command(bin, "-listen", addr, "-data-dir", dataDir)
 	cmd.Env = append(cmd.Environ(), "RUNTIME_DIRECTORY="+runDir)
 	runBroker(t, cmd, addr)
 	sock := filepath.Join(runDir, "admin.sock")
-	waitFor(t, 10*time.Second, func() error {
+	testkit.WaitFor(t, 10*time.Second, func() error {
 		_, err := os.Stat(sock)
 		return err
 	})

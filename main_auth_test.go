@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"gatemq/broker/packet"
+	"gatemq/internal/testkit"
 )
 
 // mqttConn is a raw MQTT connection to the binary.
@@ -113,7 +114,7 @@ func dialMQTTS(t *testing.T, addr string, cfg *tls.Config, v packet.Version) *mq
 // waitListening waits until addr accepts TCP connections.
 func waitListening(t *testing.T, addr string) {
 	t.Helper()
-	waitFor(t, 10*time.Second, func() error {
+	testkit.WaitFor(t, 10*time.Second, func() error {
 		nc, err := net.Dial("tcp", addr)
 		if err == nil {
 			nc.Close()
@@ -123,9 +124,9 @@ func waitListening(t *testing.T, addr string) {
 }
 
 // waitLog waits for s in the broker's log.
-func waitLog(t *testing.T, logs *syncBuffer, s string) {
+func waitLog(t *testing.T, logs *testkit.Buffer, s string) {
 	t.Helper()
-	waitFor(t, 5*time.Second, func() error {
+	testkit.WaitFor(t, 5*time.Second, func() error {
 		if !strings.Contains(logs.String(), s) {
 			return fmt.Errorf("log lacks %q", s)
 		}
@@ -154,7 +155,7 @@ topic write plant/sensor-1/#
 	aclFile := writeTestFile(t, dir, "acl", []byte(acl))
 	ca := newPKICA(t)
 	server := ca.issue(t, "gatemq", true)
-	tlsAddr := freePort(t)
+	tlsAddr := testkit.FreeAddr(t)
 	cfg := writeTestFile(t, dir, "gatemq.toml", fmt.Appendf(nil, `[mqtt]
 sys_interval = "0"
 
@@ -258,7 +259,7 @@ func TestMain_TLSReloadOnSIGHUP(t *testing.T) {
 	first := ca.issue(t, "first", true)
 	certFile := writeTestFile(t, dir, "server.pem", first.certPEM)
 	keyFile := writeTestFile(t, dir, "server.key", first.keyPEM)
-	tlsAddr := freePort(t)
+	tlsAddr := testkit.FreeAddr(t)
 	cfg := writeTestFile(t, dir, "gatemq.toml", fmt.Appendf(nil, `[[listener]]
 address = "127.0.0.1:1883"
 [[listener]]
@@ -290,7 +291,7 @@ tls_key = %q
 	os.WriteFile(certFile, second.certPEM, 0o600)
 	os.WriteFile(keyFile, second.keyPEM, 0o600)
 	cmd.Process.Signal(syscall.SIGHUP)
-	waitFor(t, 5*time.Second, func() error {
+	testkit.WaitFor(t, 5*time.Second, func() error {
 		if got := serverCN(); got != "second" {
 			return fmt.Errorf("certificate %q, want second", got)
 		}

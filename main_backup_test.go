@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"gatemq/broker/packet"
+	"gatemq/internal/testkit"
 )
 
 // v5Session connects a v5 client with a session that outlives it and
@@ -72,7 +73,7 @@ func TestMain_ExportImport(t *testing.T) {
 			t.Fatalf("PUBACK %d: %v %v", i, pk, err)
 		}
 	}
-	waitFor(t, 5*time.Second, func() error { // the archive commits after the PUBACKs
+	testkit.WaitFor(t, 5*time.Second, func() error { // the archive commits after the PUBACKs
 		if got := len(listAllPages(t, dirA, "--topic", "bk/data")); got != n {
 			return fmt.Errorf("%d messages archived, want %d", got, n)
 		}
@@ -112,7 +113,7 @@ func TestMain_ExportImport(t *testing.T) {
 		t.Fatalf("export of the imported directory differs from the backup (%d and %d bytes)", len(orig), len(again))
 	}
 
-	addrB := freePort(t)
+	addrB := testkit.FreeAddr(t)
 	runBroker(t, exec.Command(bin, "-listen", addrB, "-data-dir", dirB), addrB)
 	nc, br, ack := v5Session(t, addrB, "bk-sub", false)
 	if !ack.SessionPresent {

@@ -18,6 +18,7 @@ import (
 
 	"gatemq/broker/packet"
 	"gatemq/conf"
+	"gatemq/internal/testkit"
 )
 
 var (
@@ -193,7 +194,7 @@ func TestMain_MemoryLimitAndGCPercent(t *testing.T) {
 			if err := os.WriteFile(path, []byte(tc.toml), 0o600); err != nil {
 				t.Fatal(err)
 			}
-			addr := freePort(t)
+			addr := testkit.FreeAddr(t)
 			cmd := exec.Command(buildBinary(t), "-listen", addr, "-data-dir", dir, "-config", path)
 			cmd.Env = append(os.Environ(), "GOGC=", "GOMEMLIMIT=")
 			if tc.env != "" {
@@ -220,7 +221,7 @@ func TestMain_MemoryLimitAndGCPercent(t *testing.T) {
 					return nil
 				}
 			}
-			waitFor(t, 10*time.Second, metricsShow(tc.idle))
+			testkit.WaitFor(t, 10*time.Second, metricsShow(tc.idle))
 
 			// Load: QoS 0 PUBLISHes of 4 KiB, each a new body buffer in
 			// the broker, until the busy target shows (at most 15 s).
@@ -245,13 +246,13 @@ func TestMain_MemoryLimitAndGCPercent(t *testing.T) {
 				}
 				loaded <- errors.New("load ran 15 s")
 			}()
-			waitFor(t, 15*time.Second, metricsShow(tc.busy))
+			testkit.WaitFor(t, 15*time.Second, metricsShow(tc.busy))
 			close(stop)
 			if err := <-loaded; err != nil {
 				t.Fatal(err)
 			}
 			nc.Close()
-			waitFor(t, 10*time.Second, metricsShow(tc.idle))
+			testkit.WaitFor(t, 10*time.Second, metricsShow(tc.idle))
 
 			if tc.name == "set" && !strings.Contains(logs.String(), `msg="memory limit set" memory_limit=64MiB`) {
 				t.Errorf("no memory limit in the log:\n%s", logs)

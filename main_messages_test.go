@@ -21,6 +21,7 @@ import (
 
 	"gatemq/admin"
 	"gatemq/conf"
+	"gatemq/internal/testkit"
 )
 
 // The message archive end to end: the real binary, real clients
@@ -36,7 +37,7 @@ func archiveBroker(t *testing.T, dir, rules string) (*exec.Cmd, string) {
 	if err := os.WriteFile(cfg, []byte(rules), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	addr := freePort(t)
+	addr := testkit.FreeAddr(t)
 	cmd := exec.Command(buildBinary(t), "-config", cfg, "-listen", addr, "-data-dir", dir)
 	runBroker(t, cmd, addr)
 	return cmd, addr
@@ -204,7 +205,7 @@ topic = "alarms/+"
 	wantT1 := append([]string{"hello"}, seq("v311-", 0, 10)...)
 	// The archive writes in its own batches: wait until everything is
 	// listed (through the admin socket).
-	waitFor(t, 10*time.Second, func() error {
+	testkit.WaitFor(t, 10*time.Second, func() error {
 		if n := len(listPage(t, dir, "--topic", "sensors/#", "--limit", "1000").Messages); n != 31 {
 			return fmt.Errorf("%d of 31 messages archived", n)
 		}
@@ -276,7 +277,7 @@ retention = "1h"
 `)
 	pc = pahoClient(t, addr, "paho-2")
 	publishSeq(t, pc, "sensors/t2", "q", 3)
-	waitFor(t, 10*time.Second, func() error {
+	testkit.WaitFor(t, 10*time.Second, func() error {
 		p := listPage(t, dir, "--topic", "sensors/t2", "--limit", "1")
 		if len(p.Messages) != 1 || string(p.Messages[0].Payload) != "q2" {
 			return fmt.Errorf("newest sensors/t2 is %v", payloadsOf(p.Messages))
@@ -342,7 +343,7 @@ func TestMain_MessagesArchiveSurvivesKill9(t *testing.T) {
 	pc := pahoClient(t, addr, "paho-kill")
 	publishSeq(t, pc, "load/1", "m", 500)
 	var before int
-	waitFor(t, 10*time.Second, func() error {
+	testkit.WaitFor(t, 10*time.Second, func() error {
 		before = len(listAllPages(t, dir, "--topic", "load/1", "--limit", "1000"))
 		if before != 500 {
 			return fmt.Errorf("%d of 500 archived", before)
@@ -361,7 +362,7 @@ func TestMain_MessagesArchiveSurvivesKill9(t *testing.T) {
 		done <- n
 	}()
 	// Kill it once the archive holds some of the load.
-	waitFor(t, 10*time.Second, func() error {
+	testkit.WaitFor(t, 10*time.Second, func() error {
 		p := listPage(t, dir, "--topic", "load/1", "--limit", "1")
 		if len(p.Messages) == 1 {
 			if n, _ := strconv.Atoi(strings.TrimPrefix(string(p.Messages[0].Payload), "m")); n >= 1500 {
@@ -382,7 +383,7 @@ func TestMain_MessagesArchiveSurvivesKill9(t *testing.T) {
 	_, addr = archiveBroker(t, dir, rules)
 	pc = pahoClient(t, addr, "paho-kill-2")
 	publishSeq(t, pc, "load/1", "after-", 1)
-	waitFor(t, 10*time.Second, func() error {
+	testkit.WaitFor(t, 10*time.Second, func() error {
 		p := listPage(t, dir, "--topic", "load/1", "--limit", "1")
 		if len(p.Messages) != 1 || string(p.Messages[0].Payload) != "after-0" {
 			return fmt.Errorf("newest is %v", payloadsOf(p.Messages))
@@ -404,7 +405,7 @@ func TestMain_MessagesArchiveSizeCap(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	waitFor(t, 10*time.Second, func() error {
+	testkit.WaitFor(t, 10*time.Second, func() error {
 		p := listPage(t, dir, "--topic", "big/1", "--limit", "1")
 		if len(p.Messages) != 1 || !bytes.HasPrefix(p.Messages[0].Payload, fmt.Appendf(nil, "%05d", n-1)) {
 			return errors.New("the last message is not archived yet")

@@ -14,13 +14,14 @@ import (
 	"time"
 
 	"gatemq/admin"
+	"gatemq/internal/testkit"
 )
 
 // peerNode is one real gatemq process of a peer group test.
 type peerNode struct {
 	dir, cfg, mqtt, gossip string
 	cmd                    *exec.Cmd
-	logs                   *syncBuffer
+	logs                   *testkit.Buffer
 }
 
 // writePeerConfig writes n's config: a loopback peer group joining
@@ -64,7 +65,7 @@ func (n *peerNode) peers(t *testing.T) ([]admin.Peer, error) {
 func (n *peerNode) waitPeer(t *testing.T, name string, states ...string) map[string]bool {
 	t.Helper()
 	seen := map[string]bool{}
-	waitFor(t, 15*time.Second, func() error {
+	testkit.WaitFor(t, 15*time.Second, func() error {
 		ps, err := n.peers(t)
 		if err != nil {
 			return err
@@ -90,8 +91,8 @@ func (n *peerNode) waitPeer(t *testing.T, name string, states ...string) map[str
 // other it shows it suspect or dead, then dead; restarted, alive again;
 // after SIGTERM, left. Names default to the stores' site IDs.
 func TestMain_PeerGroup(t *testing.T) {
-	a := &peerNode{dir: t.TempDir(), mqtt: freePort(t), gossip: freePort(t)}
-	b := &peerNode{dir: t.TempDir(), mqtt: freePort(t), gossip: freePort(t)}
+	a := &peerNode{dir: t.TempDir(), mqtt: testkit.FreeAddr(t), gossip: testkit.FreeAddr(t)}
+	b := &peerNode{dir: t.TempDir(), mqtt: testkit.FreeAddr(t), gossip: testkit.FreeAddr(t)}
 	a.cfg, b.cfg = filepath.Join(a.dir, "gatemq.toml"), filepath.Join(b.dir, "gatemq.toml")
 	writePeerConfig(t, a, "100ms", b.gossip)
 	writePeerConfig(t, b, "100ms", a.gossip)
@@ -124,7 +125,7 @@ func TestMain_PeerGroup(t *testing.T) {
 	}
 	metric := func(n *peerNode, want string) {
 		t.Helper()
-		waitFor(t, 10*time.Second, func() error {
+		testkit.WaitFor(t, 10*time.Second, func() error {
 			resp, err := unixClient(filepath.Join(n.dir, "admin.sock")).Get("http://gatemq/metrics")
 			if err != nil {
 				return err
@@ -145,7 +146,7 @@ func TestMain_PeerGroup(t *testing.T) {
 	seen := a.waitPeer(t, bName, "dead")
 	t.Logf("states of the killed peer seen by a: %v", seen)
 	metric(a, `gatemq_peer_members{state="dead"} 1`+"\n")
-	waitFor(t, 5*time.Second, func() error {
+	testkit.WaitFor(t, 5*time.Second, func() error {
 		if !strings.Contains(a.logs.String(), `msg="peer failed"`) {
 			return errors.New("no failure logged")
 		}
@@ -160,7 +161,7 @@ func TestMain_PeerGroup(t *testing.T) {
 	// A changed [peer_group] key needs a restart: said on SIGHUP.
 	writePeerConfig(t, a, "200ms", b.gossip)
 	a.cmd.Process.Signal(syscall.SIGHUP)
-	waitFor(t, 5*time.Second, func() error {
+	testkit.WaitFor(t, 5*time.Second, func() error {
 		if !strings.Contains(a.logs.String(), `needs a restart" key=peer_group.probe_interval`) {
 			return errors.New("no restart notice for peer_group.probe_interval")
 		}
@@ -215,7 +216,7 @@ func TestMain_PeerGroupConfig(t *testing.T) {
 				t.Errorf("check-config %s lacks %q:\n%s", tc.cfg, w, out)
 			}
 		}
-		out, err = exec.Command(bin, "-config", tc.cfg, "-data-dir", t.TempDir(), "-listen", freePort(t)).CombinedOutput()
+		out, err = exec.Command(bin, "-config", tc.cfg, "-data-dir", t.TempDir(), "-listen", testkit.FreeAddr(t)).CombinedOutput()
 		if !errors.As(err, &ee) || ee.ExitCode() != 2 || !strings.Contains(string(out), "peer_group.secret_file") {
 			t.Fatalf("serve with %s: %v\n%s", tc.cfg, err, out)
 		}

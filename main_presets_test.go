@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"gatemq/broker/packet"
+	"gatemq/internal/testkit"
 )
 
 // gatemq runs the binary with args and returns its combined output,
@@ -116,10 +117,10 @@ func TestMain_PresetsCLI(t *testing.T) {
 	}
 	writeCfg("[[preset_subscription]]\ntopic = \"devices/%c/cmd\"\nqos = 1\n\n" +
 		"[[preset_subscription]]\nclient = \"dev-31\"\ntopic = \"users/%u/inbox\"\nqos = 1\n")
-	addr := freePort(t)
+	addr := testkit.FreeAddr(t)
 	cmd := exec.Command(bin, "-config", cfgPath, "-listen", addr, "-data-dir", dir)
 	logs := runBroker(t, cmd, addr)
-	waitFor(t, 10*time.Second, func() error { // the admin socket answers
+	testkit.WaitFor(t, 10*time.Second, func() error { // the admin socket answers
 		_, err := exec.Command(bin, "clients", "-data-dir", dir).CombinedOutput()
 		return err
 	})
@@ -241,10 +242,10 @@ func TestMain_RetainedCLI(t *testing.T) {
 	}
 	bin := buildBinary(t)
 	dir := t.TempDir()
-	addr := freePort(t)
+	addr := testkit.FreeAddr(t)
 	cmd := exec.Command(bin, "-listen", addr, "-data-dir", dir)
 	runBroker(t, cmd, addr)
-	waitFor(t, 10*time.Second, func() error {
+	testkit.WaitFor(t, 10*time.Second, func() error {
 		_, err := exec.Command(bin, "clients", "-data-dir", dir).CombinedOutput()
 		return err
 	})

@@ -17,6 +17,7 @@ import (
 	"github.com/coreos/go-systemd/v22/daemon"
 
 	"gatemq/broker/packet"
+	"gatemq/internal/testkit"
 )
 
 // v5Conn is a raw v5 connection with its CONNACK.
@@ -67,9 +68,9 @@ func (c *v5Conn) limits() (int, int) {
 }
 
 // waitReloads waits until the broker has finished n reloads.
-func waitReloads(t *testing.T, logs *syncBuffer, n int) {
+func waitReloads(t *testing.T, logs *testkit.Buffer, n int) {
 	t.Helper()
-	waitFor(t, 10*time.Second, func() error {
+	testkit.WaitFor(t, 10*time.Second, func() error {
 		if got := strings.Count(logs.String(), "reload done"); got < n {
 			return fmt.Errorf("%d reloads done, want %d", got, n)
 		}
@@ -84,7 +85,7 @@ func waitReloads(t *testing.T, logs *syncBuffer, n int) {
 func TestMain_ReloadLimits(t *testing.T) {
 	dir := t.TempDir()
 	cfgPath := filepath.Join(dir, "gatemq.toml")
-	second := freePort(t)
+	second := testkit.FreeAddr(t)
 	writeCfg := func(mqtt, secondAddr string) {
 		t.Helper()
 		body := fmt.Sprintf("[mqtt]\nsys_interval = \"0\"\n%s\n[[listener]]\naddress = \"127.0.0.1:1883\" # -listen\n[[listener]]\naddress = %q\n",
@@ -132,7 +133,7 @@ func TestMain_ReloadLimits(t *testing.T) {
 	// A listener's address needs a restart: logged, and the listener
 	// stays where it was. A Receive Maximum above the one at start
 	// applies.
-	writeCfg("max_packet_size = \"2KiB\"\nmax_inflight = 40", freePort(t))
+	writeCfg("max_packet_size = \"2KiB\"\nmax_inflight = 40", testkit.FreeAddr(t))
 	cmd.Process.Signal(syscall.SIGHUP)
 	waitReloads(t, logs, 3)
 	waitLog(t, logs, "needs a restart\" key=listener[1].address")
@@ -151,7 +152,7 @@ func TestMain_ReloadLimits(t *testing.T) {
 func TestMain_SystemdReload(t *testing.T) {
 	bin := buildBinary(t)
 	sock, msgs := notifySocket(t)
-	addr := freePort(t)
+	addr := testkit.FreeAddr(t)
 	cmd := exec.Command(bin, "-listen", addr, "-data-dir", t.TempDir())
 	cmd.Env = append(cmd.Environ(), "NOTIFY_SOCKET="+sock)
 	runBroker(t, cmd, addr)

@@ -14,6 +14,7 @@ import (
 
 	"gatemq/admin"
 	"gatemq/broker/packet"
+	"gatemq/internal/testkit"
 )
 
 // gatemqJSON runs the binary with args and decodes its -json output.
@@ -62,7 +63,7 @@ func TestMain_ClientStatus(t *testing.T) {
 		}
 	}
 	bin := buildBinary(t)
-	dir, addr := t.TempDir(), freePort(t)
+	dir, addr := t.TempDir(), testkit.FreeAddr(t)
 	host, port, _ := net.SplitHostPort(addr)
 	start := func() *exec.Cmd {
 		cmd := exec.Command(bin, "-listen", addr, "-data-dir", dir)
@@ -73,7 +74,7 @@ func TestMain_ClientStatus(t *testing.T) {
 	var in admin.DSInfo
 	gatemqJSON(t, &in, "ds", "info", "-data-dir", dir)
 
-	var events syncBuffer
+	var events testkit.Buffer
 	sub := exec.Command("mosquitto_sub", "-h", host, "-p", port, "-V", "5", "-i", "follower", "-t", "$SYS/brokers/+/clients/+/#", "-v")
 	sub.Stdout = &events
 	if err := sub.Start(); err != nil {
@@ -87,7 +88,7 @@ func TestMain_ClientStatus(t *testing.T) {
 		}
 	}
 	// mosquitto_sub is subscribed once it sees an event.
-	waitFor(t, 10*time.Second, func() error {
+	testkit.WaitFor(t, 10*time.Second, func() error {
 		pub("probe", "311")
 		if !strings.Contains(events.String(), "/clients/probe/disconnected") {
 			return fmt.Errorf("no event yet: %q", events.String())
@@ -97,7 +98,7 @@ func TestMain_ClientStatus(t *testing.T) {
 
 	pub("dev-pub", "31")
 	prefix := "$SYS/brokers/" + in.Site + "/clients/dev-pub/"
-	waitFor(t, 10*time.Second, func() error {
+	testkit.WaitFor(t, 10*time.Second, func() error {
 		evs := statusEvents(events.String())
 		c, d := evs[prefix+"connected"], evs[prefix+"disconnected"]
 		if c == nil || d == nil {
@@ -138,7 +139,7 @@ func TestMain_ClientStatus(t *testing.T) {
 
 	// kill -9 once the online records are on disk (ds info reads the
 	// store, not the broker's memory).
-	waitFor(t, 10*time.Second, func() error {
+	testkit.WaitFor(t, 10*time.Second, func() error {
 		gatemqJSON(t, &in, "ds", "info", "-data-dir", dir)
 		if in.Online != 3 {
 			return fmt.Errorf("%d clients online in the store", in.Online)
@@ -176,7 +177,7 @@ func TestMain_ClientStatus(t *testing.T) {
 
 	// A clean stop records the disconnect of who is connected.
 	dialConnect(t, addr, packet.V5, "at-stop")
-	waitFor(t, 10*time.Second, func() error {
+	testkit.WaitFor(t, 10*time.Second, func() error {
 		var r admin.ClientStatus
 		gatemqJSON(t, &r, "clients", "show", "at-stop", "-data-dir", dir)
 		if r.State != "online" {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"errors"
+	"gatemq/internal/testkit"
 	"io"
 	"log/slog"
 	"net"
@@ -67,10 +68,10 @@ func expectNotify(t *testing.T, msgs <-chan string, want string, timeout time.Du
 func TestMain_SystemdNotify(t *testing.T) {
 	bin := buildBinary(t)
 	sock, msgs := notifySocket(t)
-	addr := freePort(t)
+	addr := testkit.FreeAddr(t)
 	cmd := exec.Command(bin, "-listen", addr, "-data-dir", t.TempDir())
 	cmd.Env = append(cmd.Environ(), "NOTIFY_SOCKET="+sock, "WATCHDOG_USEC=300000")
-	var logs syncBuffer
+	var logs testkit.Buffer
 	cmd.Stderr = &logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -123,7 +124,7 @@ func TestSystemd_WatchdogOnlyWhileHealthy(t *testing.T) {
 	healthy.Store(false)
 	// Once a check has seen the failure, no ping may follow while it lasts.
 	n := checks.Load()
-	waitFor(t, 5*time.Second, func() error {
+	testkit.WaitFor(t, 5*time.Second, func() error {
 		if checks.Load() < n+2 {
 			return errors.New("no failing check yet")
 		}
@@ -133,7 +134,7 @@ func TestSystemd_WatchdogOnlyWhileHealthy(t *testing.T) {
 		<-msgs // pings sent before the first failing check
 	}
 	n = checks.Load()
-	waitFor(t, 5*time.Second, func() error {
+	testkit.WaitFor(t, 5*time.Second, func() error {
 		if checks.Load() < n+3 {
 			return errors.New("too few checks")
 		}

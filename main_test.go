@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"gatemq/broker/packet"
+	"gatemq/internal/testkit"
 )
 
 // gatemqBin builds the binary once per test run.
@@ -42,55 +43,11 @@ func buildBinary(t *testing.T) string {
 	return bin
 }
 
-func freePort(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
-}
-
-// syncBuffer collects a process's output while it runs.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-func waitFor(t *testing.T, timeout time.Duration, f func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := f()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v: %v", timeout, err)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 // startBroker runs the real binary and waits until it accepts connections.
-func startBroker(t *testing.T, args ...string) (*exec.Cmd, string, *syncBuffer) {
+func startBroker(t *testing.T, args ...string) (*exec.Cmd, string, *testkit.Buffer) {
 	t.Helper()
 	bin := buildBinary(t)
-	addr := freePort(t)
+	addr := testkit.FreeAddr(t)
 	args = append([]string{"-listen", addr, "-data-dir", t.TempDir()}, args...)
 	cmd := exec.Command(bin, args...)
 	return cmd, addr, runBroker(t, cmd, addr)
@@ -99,9 +56,9 @@ func startBroker(t *testing.T, args ...string) (*exec.Cmd, string, *syncBuffer) 
 // runBroker starts cmd, a broker listening on addr, kills it when the
 // test ends if it is still running, and waits until it accepts
 // connections. It returns the broker's log.
-func runBroker(t *testing.T, cmd *exec.Cmd, addr string) *syncBuffer {
+func runBroker(t *testing.T, cmd *exec.Cmd, addr string) *testkit.Buffer {
 	t.Helper()
-	var logs syncBuffer
+	var logs testkit.Buffer
 	cmd.Stderr = &logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -112,7 +69,7 @@ func runBroker(t *testing.T, cmd *exec.Cmd, addr string) *syncBuffer {
 			cmd.Wait()
 		}
 	})
-	waitFor(t, 10*time.Second, func() error {
+	testkit.WaitFor(t, 10*time.Second, func() error {
 		nc, err := net.Dial("tcp", addr)
 		if err == nil {
 			nc.Close()
@@ -180,7 +137,7 @@ func TestMain_GracefulShutdown(t *testing.T) {
 
 func TestMain_DefaultLogSaysHowToOpenToLAN(t *testing.T) {
 	_, _, logs := startBroker(t)
-	waitFor(t, 5*time.Second, func() error {
+	testkit.WaitFor(t, 5*time.Second, func() error {
 		if !strings.Contains(logs.String(), "0.0.0.0:1883") {
 			return errors.New("no LAN hint yet")
 		}
@@ -297,12 +254,12 @@ func TestMain_ConformanceConfig(t *testing.T) {
 func TestMain_DurableCLI(t *testing.T) {
 	bin := buildBinary(t)
 	dir := t.TempDir()
-	addr := freePort(t)
+	addr := testkit.FreeAddr(t)
 	cmd := exec.Command(bin, "-listen", addr, "-data-dir", dir)
 	runBroker(t, cmd, addr)
 	// The admin socket comes up after the listeners; until it does, the
 	// commands read the data directory, where every session is offline.
-	waitFor(t, 10*time.Second, func() error {
+	testkit.WaitFor(t, 10*time.Second, func() error {
 		_, err := os.Stat(filepath.Join(dir, "admin.sock"))
 		return err
 	})

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"gatemq/internal/testkit"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -48,7 +49,7 @@ func TestMain_WebSocketMQTTJS(t *testing.T) {
 	dir := t.TempDir()
 	ca := newPKICA(t)
 	server := ca.issue(t, "gatemq", true)
-	wsAddr, wssAddr := freePort(t), freePort(t)
+	wsAddr, wssAddr := testkit.FreeAddr(t), testkit.FreeAddr(t)
 	cfg := writeTestFile(t, dir, "gatemq.toml", fmt.Appendf(nil, `[[listener]]
 address = "127.0.0.1:1883"  # replaced by -listen
 

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"gatemq/broker"
+	"gatemq/internal/testkit"
 )
 
 // mqttConnect dials addr and sends CONNECT (3.1.1, or 5 with v5),
@@ -46,22 +47,6 @@ func mqttPublish(nc net.Conn, topic, payload string) {
 	nc.Write(append([]byte{0x30, byte(len(body))}, body...))
 }
 
-// waitFor polls f until it returns nil or timeout passes.
-func waitFor(t *testing.T, timeout time.Duration, f func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := f()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatal(err)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 func TestServer_RealBroker(t *testing.T) {
 	srv := broker.New(broker.DefaultOptions())
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -78,7 +63,7 @@ func TestServer_RealBroker(t *testing.T) {
 	t.Cleanup(func() { a.Close(context.Background()) })
 	c := unixClient(path)
 
-	waitFor(t, 5*time.Second, func() error {
+	testkit.WaitFor(t, 5*time.Second, func() error {
 		if code, body := do(t, c, "GET", "http://admin/readyz", nil); code != 200 {
 			return fmt.Errorf("readyz %d %s", code, body)
 		}
@@ -89,7 +74,7 @@ func TestServer_RealBroker(t *testing.T) {
 	for i := range 5 {
 		mqttPublish(pub, "t/1", fmt.Sprint("m", i))
 	}
-	waitFor(t, 5*time.Second, func() error {
+	testkit.WaitFor(t, 5*time.Second, func() error {
 		_, body := do(t, c, "GET", "http://admin/metrics", nil)
 		if !strings.Contains(body, `gatemq_messages_received_total{qos="0"} 5`+"\n") || !strings.Contains(body, "gatemq_connections 2\n") {
 			return fmt.Errorf("counters not there yet:\n%s", body)
@@ -111,7 +96,7 @@ func TestServer_RealBroker(t *testing.T) {
 	if len(got) < 3 || got[0] != 0xE0 || got[2] != 0x98 {
 		t.Fatalf("kicked client read %x, want DISCONNECT 0x98", got)
 	}
-	waitFor(t, 5*time.Second, func() error {
+	testkit.WaitFor(t, 5*time.Second, func() error {
 		if _, body := do(t, c, "GET", "http://admin/api/v1/clients?state=online", nil); strings.Contains(body, "victim") {
 			return fmt.Errorf("still listed online: %s", body)
 		}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"gatemq/gossip"
+	"gatemq/internal/testkit"
 )
 
 // startPeer starts a peer group node on loopback with short intervals.
@@ -30,7 +31,7 @@ func TestServer_Peers(t *testing.T) {
 	b := startPeer(t, "gw-b", a.LocalAddr())
 	_, c, _ := startUnix(t, Options{Broker: &fakeBroker{}, Peers: a})
 	var peers []Peer
-	waitFor(t, 10*time.Second, func() error {
+	testkit.WaitFor(t, 10*time.Second, func() error {
 		code, body := do(t, c, "GET", "http://admin/api/v1/peers", nil)
 		if code != 200 {
 			return fmt.Errorf("status %d: %s", code, body)
@@ -69,7 +70,7 @@ func TestServer_Peers(t *testing.T) {
 		t.Fatal(err)
 	}
 	b.Shutdown()
-	waitFor(t, 10*time.Second, func() error {
+	testkit.WaitFor(t, 10*time.Second, func() error {
 		_, body := do(t, c, "GET", "http://admin/metrics", nil)
 		for _, w := range []string{metric("alive", 1), metric("suspect", 0), metric("dead", 0), metric("left", 1)} {
 			if !strings.Contains(body, w) {

@@ -13,6 +13,7 @@ import (
 
 	"gatemq/boltstore"
 	"gatemq/broker"
+	"gatemq/internal/testkit"
 )
 
 // startWithStore starts a broker with a durable store and the admin API
@@ -105,7 +106,7 @@ func TestServer_Presets(t *testing.T) {
 
 	// Applied at once to a connected client.
 	nc := mqttConnect(t, addr, "online", true)
-	waitFor(t, 5*time.Second, func() error {
+	testkit.WaitFor(t, 5*time.Second, func() error {
 		code, body := send(t, c, "PUT", base+"/online", `{"filter":"live/#","qos":1}`)
 		if code != 200 || !strings.Contains(body, `"applied": true`) {
 			return fmt.Errorf("set for a connected client: %d %s", code, body)
@@ -137,7 +138,7 @@ func TestServer_RetainedGetDelete(t *testing.T) {
 		pub.Write(append([]byte{0x31, byte(len(body))}, body...)) // PUBLISH QoS 0, retain
 	}
 	const base = "http://admin/api/v1/retained"
-	waitFor(t, 5*time.Second, func() error {
+	testkit.WaitFor(t, 5*time.Second, func() error {
 		if _, body := send(t, c, "GET", base, ""); !strings.Contains(body, `"topic": ".."`) {
 			return fmt.Errorf("not retained yet: %s", body)
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"gatemq/internal/testkit"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -283,7 +284,7 @@ func TestPasswords_ConcurrencyBound(t *testing.T) {
 			}
 		})
 	}
-	waitFor(t, 5*time.Second, func() error {
+	testkit.WaitFor(t, 5*time.Second, func() error {
 		if n := cur.Load(); n != limit {
 			return fmt.Errorf("%d hashing, want %d", n, limit)
 		}
@@ -312,21 +313,5 @@ func TestHashLimit(t *testing.T) {
 	p := parsePasswords(t, "")
 	if n := cap(p.sem); n < 1 || n != hashLimit() {
 		t.Errorf("semaphore of %d, want hashLimit() = %d", n, hashLimit())
-	}
-}
-
-// waitFor polls check until it returns nil or timeout passes.
-func waitFor(t *testing.T, timeout time.Duration, check func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := check()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatal(err)
-		}
-		time.Sleep(time.Millisecond)
 	}
 }

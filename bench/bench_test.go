@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"fmt"
+	"gatemq/internal/testkit"
 	"os"
 	"path/filepath"
 	"strings"
@@ -63,16 +64,16 @@ func TestPubAndSub_SeparateRuns(t *testing.T) {
 		code     int
 		out, err string
 	}
-	var subErr syncBuffer
+	var subErr testkit.Buffer
 	done := make(chan subRun, 1)
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
-		var out syncBuffer
+		var out testkit.Buffer
 		code := run(ctx, []string{"sub", "-h", addr, "-json", "-c", "2", "-q", "1", "-t", "ps/#", "-n", "600", "-idle", "20s"}, &out, &subErr)
 		done <- subRun{code, out.String(), subErr.String()}
 	}()
-	waitFor(t, 20*time.Second, func() error {
+	testkit.WaitFor(t, 20*time.Second, func() error {
 		if !strings.Contains(subErr.String(), "subscribed") {
 			return fmt.Errorf("subscriber not ready: %q", subErr.String())
 		}
@@ -145,7 +146,7 @@ func TestConn_IdleConnectionsAndRSS(t *testing.T) {
 }
 
 func TestConn_RefusedCountsFailures(t *testing.T) {
-	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t)) // nothing listens there
+	addr := testkit.FreeAddr(t) // nothing listens there
 	code, out, _ := runBench(t, "conn", "-h", addr, "-json", "-c", "5", "-d", "1ms")
 	if code != 1 {
 		t.Errorf("exit %d, want 1", code)

@@ -5,65 +5,18 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"gatemq/internal/testkit"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
-	"sync"
 	"testing"
 	"time"
 )
 
-// waitFor polls f until it returns nil, failing the test with f's last
-// error after timeout.
-func waitFor(t *testing.T, timeout time.Duration, f func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := f()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after %v: %v", timeout, err)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
-// freePort returns a loopback port that was free a moment ago.
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
-// syncBuffer is a bytes.Buffer safe for one writer and concurrent readers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // mosquittoConf is the broker configuration of the tests: like the
 // harness's, queues large enough that no run drops a message.
-const mosquittoConf = `listener %d 127.0.0.1
+const mosquittoConf = `listener %s 127.0.0.1
 allow_anonymous true
 persistence false
 max_queued_messages 100000
@@ -98,12 +51,13 @@ func startMosquitto(t *testing.T) (addr string, pid int) {
 }
 
 func tryMosquitto(t *testing.T, path string, attempt int) (addr string, pid int, err error) {
-	port := freePort(t)
+	addr = testkit.FreeAddr(t)
+	_, port, _ := net.SplitHostPort(addr)
 	conf := filepath.Join(t.TempDir(), fmt.Sprintf("mosquitto-%d.conf", attempt))
 	if err := os.WriteFile(conf, fmt.Appendf(nil, mosquittoConf, port), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	var output syncBuffer
+	var output testkit.Buffer
 	cmd := exec.Command(path, "-c", conf)
 	cmd.Stdout, cmd.Stderr = &output, &output
 	if err := cmd.Start(); err != nil {
@@ -118,7 +72,6 @@ func tryMosquitto(t *testing.T, path string, attempt int) (addr string, pid int,
 		cmd.Process.Kill()
 		<-exited
 	})
-	addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		c, err := net.Dial("tcp", addr)
@@ -143,7 +96,7 @@ func runBench(t *testing.T, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	var out, errb syncBuffer
+	var out, errb testkit.Buffer
 	code = run(ctx, args, &out, &errb)
 	if ctx.Err() != nil {
 		t.Fatalf("bench %v did not finish in a minute", args)

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"gatemq/broker/packet"
+	"gatemq/internal/testkit"
 )
 
 func TestAdminAPI_ClientsSessionsRetainedKick(t *testing.T) {
@@ -16,7 +17,7 @@ func TestAdminAPI_ClientsSessionsRetainedKick(t *testing.T) {
 	old.mustConnect("dev-2", false)
 	old.send(&packet.Publish{Topic: "r/1", Payload: []byte("hello"), Retain: true})
 
-	waitFor(t, 2*time.Second, func() error {
+	testkit.WaitFor(t, 2*time.Second, func() error {
 		if len(s.RetainedMessages()) != 1 {
 			return fmt.Errorf("retained %v", s.RetainedMessages())
 		}
@@ -42,7 +43,7 @@ func TestAdminAPI_ClientsSessionsRetainedKick(t *testing.T) {
 	if s.Kick("nobody", time.Second) {
 		t.Fatal("Kick(nobody) = true")
 	}
-	waitFor(t, 2*time.Second, func() error {
+	testkit.WaitFor(t, 2*time.Second, func() error {
 		if on, off := s.SessionCounts(); on != 1 || off != 1 {
 			return fmt.Errorf("online %d offline %d", on, off)
 		}

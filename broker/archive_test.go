@@ -9,6 +9,7 @@ import (
 
 	"gatemq/boltstore"
 	"gatemq/broker/packet"
+	"gatemq/internal/testkit"
 	"gatemq/internal/topic"
 	"gatemq/session"
 )
@@ -104,7 +105,7 @@ func TestServer_ArchiveEveryMessageOnce(t *testing.T) {
 		{"dev/5/status", "gone", "dev-5", 1, false},
 	}
 	var got []*session.Message
-	waitFor(t, 5*time.Second, func() error {
+	testkit.WaitFor(t, 5*time.Second, func() error {
 		if got = archived(t, a); len(got) < len(want) {
 			return fmt.Errorf("%d of %d archived", len(got), len(want))
 		}
@@ -134,7 +135,7 @@ func TestServer_ArchiveSys(t *testing.T) {
 	opts.SysInterval = time.Second
 	opts.Archive = a
 	newTestBroker(t, opts)
-	waitFor(t, 5*time.Second, func() error {
+	testkit.WaitFor(t, 5*time.Second, func() error {
 		got := archived(t, a)
 		if len(got) == 0 {
 			return fmt.Errorf("nothing archived")
@@ -170,7 +171,7 @@ func TestServer_ArchiveClientEvents(t *testing.T) {
 	c := dialRaw(t, addr, packet.V311)
 	c.mustConnect("dev-7", true)
 	c.disconnect()
-	waitFor(t, 5*time.Second, func() error {
+	testkit.WaitFor(t, 5*time.Second, func() error {
 		var got []string
 		for _, m := range archived(t, a) {
 			if !strings.Contains(string(m.Payload), `"client_id":"dev-7"`) {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"gatemq/broker/packet"
+	"gatemq/internal/testkit"
 )
 
 // The behaviours that Eclipse Paho's interoperability suite
@@ -374,7 +375,7 @@ func TestConformance_RedeliveryOnReconnect(t *testing.T) {
 		// "Paused": publish, read nothing, acknowledge nothing.
 		b.send(&packet.Publish{Topic: suiteTopics[1], QoS: 1, PacketID: 2})
 		b.send(&packet.Publish{Topic: suiteTopics[3], QoS: 2, PacketID: 3})
-		waitFor(t, 5*time.Second, func() error {
+		testkit.WaitFor(t, 5*time.Second, func() error {
 			if n := s.sessions.Get(bClient).Stats().Inflight; n != 2 {
 				return fmt.Errorf("%d in flight", n)
 			}
@@ -396,7 +397,7 @@ func TestConformance_RedeliveryOnReconnect(t *testing.T) {
 		if qs := qosSet(got); !slices.Equal(qs, []byte{1, 2}) {
 			t.Fatalf("QoS received %v", qs)
 		}
-		waitFor(t, 5*time.Second, func() error { // the PUBCOMP went by in exchange
+		testkit.WaitFor(t, 5*time.Second, func() error { // the PUBCOMP went by in exchange
 			if st := s.sessions.Get(bClient).Stats(); st.InboundQoS2 != 0 || st.Inflight != 0 {
 				return fmt.Errorf("session state %+v", st)
 			}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"gatemq/broker/packet"
+	"gatemq/internal/testkit"
 )
 
 // dialSmallWindow dials addr with a receive buffer of size bytes, set
@@ -39,7 +40,7 @@ func dialSmallWindow(t *testing.T, addr string, v packet.Version, size int) *raw
 func serverConn(t *testing.T, s *Server, clientID string) *conn {
 	t.Helper()
 	var found *conn
-	waitFor(t, 5*time.Second, func() error {
+	testkit.WaitFor(t, 5*time.Second, func() error {
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		for c := range s.conns {
@@ -142,7 +143,7 @@ func TestConn_StoredAcksShortWrite(t *testing.T) {
 		_, err := pub.nc.Write(msgs)
 		sent <- err
 	}()
-	waitFor(t, 20*time.Second, func() error {
+	testkit.WaitFor(t, 20*time.Second, func() error {
 		if b.srv.stats.acksDirectShort.Load() == 0 {
 			return fmt.Errorf("no short write yet; %d direct writes", b.srv.stats.acksDirect.Load())
 		}
@@ -183,7 +184,7 @@ func TestConn_StoredAcksDeadlinePassed(t *testing.T) {
 	// A commit quicker than the reader's handling of the PUBLISH leaves
 	// the PUBACK to the reader, which renews the deadline: try again.
 	for short.Load() == 0 && id < 20 {
-		waitFor(t, 5*time.Second, func() error {
+		testkit.WaitFor(t, 5*time.Second, func() error {
 			if sc.writing.Load() {
 				return fmt.Errorf("a writer still runs")
 			}

@@ -12,6 +12,7 @@ import (
 
 	"gatemq/boltstore"
 	"gatemq/broker/packet"
+	"gatemq/internal/testkit"
 )
 
 // durableBroker is a broker with a store in dir that a test can stop and
@@ -203,7 +204,7 @@ func pausedBroker(t *testing.T) (*pausingStore, *rawClient) {
 // waitHeld waits until an append reached the store and is held.
 func (p *pausingStore) waitHeld(t *testing.T) {
 	t.Helper()
-	waitFor(t, 5*time.Second, func() error {
+	testkit.WaitFor(t, 5*time.Second, func() error {
 		p.mu.Lock()
 		defer p.mu.Unlock()
 		if len(p.held) == 0 {
@@ -331,7 +332,7 @@ func TestDurable_RetainedAndExpirySurviveRestart(t *testing.T) {
 	}
 	sub.expectNothing(100 * time.Millisecond)
 	// The session expires on the clock it had before the restart.
-	waitFor(t, 5*time.Second, func() error {
+	testkit.WaitFor(t, 5*time.Second, func() error {
 		if b.srv.sessions.Get("short-lived") != nil {
 			return errors.New("session still there")
 		}
@@ -419,7 +420,7 @@ func TestDurable_WillSurvivesRestart(t *testing.T) {
 	dropped := withWill("dropped", 2)
 	withWill("connected", 1)
 	dropped.nc.Close() // abnormal close: its will waits 2 s
-	waitFor(t, 5*time.Second, func() error {
+	testkit.WaitFor(t, 5*time.Second, func() error {
 		b.srv.mu.Lock()
 		defer b.srv.mu.Unlock()
 		if b.srv.wills["dropped"] == nil {

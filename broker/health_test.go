@@ -3,6 +3,7 @@ package broker
 import (
 	"context"
 	"errors"
+	"gatemq/internal/testkit"
 	"net"
 	"testing"
 	"time"
@@ -19,7 +20,7 @@ func TestServer_Healthy(t *testing.T) {
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- s.Serve(ln) }()
-	waitFor(t, 5*time.Second, s.Healthy)
+	testkit.WaitFor(t, 5*time.Second, s.Healthy)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()

@@ -43,22 +43,6 @@ func testOptions() Options {
 	return o
 }
 
-// waitFor polls f until it returns nil or timeout passes.
-func waitFor(t testing.TB, timeout time.Duration, f func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := f()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v: %v", timeout, err)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 // rawClient speaks MQTT packet by packet, for tests of 3.x clients and of
 // malformed input.
 type rawClient struct {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"gatemq/broker/packet"
+	"gatemq/internal/testkit"
 )
 
 // Hostile-input regression tests, one per class of bug found in other
@@ -48,7 +49,7 @@ func hostileBroker(t *testing.T, o Options) (s *Server, addr string, checkBaseli
 	t.Helper()
 	s, addr = newTestBroker(t, o)
 	checkServing(t, addr)
-	waitFor(t, 5*time.Second, func() error {
+	testkit.WaitFor(t, 5*time.Second, func() error {
 		if n := s.Stats().ClientsConnected; n != 0 {
 			return fmt.Errorf("%d warm-up clients still connected", n)
 		}
@@ -57,7 +58,7 @@ func hostileBroker(t *testing.T, o Options) (s *Server, addr string, checkBaseli
 	goroutines, heap := runtime.NumGoroutine(), heapInUse()
 	return s, addr, func() {
 		t.Helper()
-		waitFor(t, 10*time.Second, func() error {
+		testkit.WaitFor(t, 10*time.Second, func() error {
 			if n := s.Stats().ClientsConnected; n != 0 {
 				return fmt.Errorf("%d clients still connected", n)
 			}
@@ -155,7 +156,7 @@ func TestHostile_HugeRemainingLength(t *testing.T) {
 	held := dialMany(t, addr, n, func(int) []byte {
 		return cat([]byte{0x10}, vbi(rem), str("MQTT"), []byte{4, 2, 0, 30}, str("huge"))
 	})
-	waitFor(t, 10*time.Second, func() error {
+	testkit.WaitFor(t, 10*time.Second, func() error {
 		if c := s.Stats().ConnectionsTotal; c < n+2 { // and the warm-up's two
 			return fmt.Errorf("%d connections accepted", c)
 		}
@@ -368,7 +369,7 @@ func TestHostile_DeepTopic(t *testing.T) {
 	}
 	// The sessions end when the broker's side of the connections is
 	// cleaned up, just after the clients see them close.
-	waitFor(t, 5*time.Second, func() error {
+	testkit.WaitFor(t, 5*time.Second, func() error {
 		s.topics.mu.RLock()
 		children := len(s.topics.root.children)
 		s.topics.mu.RUnlock()
@@ -678,7 +679,7 @@ func TestHostile_SubscribeChurn(t *testing.T) {
 	wg.Wait()
 	close(stop)
 	pubs.Wait()
-	waitFor(t, 5*time.Second, func() error {
+	testkit.WaitFor(t, 5*time.Second, func() error {
 		if n := s.topics.len(); n != 0 {
 			return fmt.Errorf("%d subscriptions left in the tree", n)
 		}

@@ -1,13 +1,12 @@
 package broker
 
 import (
-	"bytes"
 	"context"
 	"fmt"
+	"gatemq/internal/testkit"
 	"net"
 	"os/exec"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 )
@@ -37,29 +36,11 @@ func mosqBin(t *testing.T, name string) string {
 	return p
 }
 
-// lockedBuffer is a bytes.Buffer safe to read while a process writes it.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // mosqProc is a running mosquitto client.
 type mosqProc struct {
 	cmd    *exec.Cmd
-	stdout lockedBuffer
-	stderr lockedBuffer
+	stdout testkit.Buffer
+	stderr testkit.Buffer
 	done   chan struct{}
 	err    error // from Wait, valid after done is closed
 }
@@ -125,7 +106,7 @@ func runMosq(t *testing.T, addr, name string, args ...string) string {
 // so that a publish that follows is routed to it.
 func waitSubscribed(t *testing.T, s *Server, clientID string, n int) {
 	t.Helper()
-	waitFor(t, 5*time.Second, func() error {
+	testkit.WaitFor(t, 5*time.Second, func() error {
 		sess := s.sessions.Get(clientID)
 		if sess == nil || !sess.Online() {
 			return fmt.Errorf("%s not connected", clientID)
@@ -202,7 +183,7 @@ func TestInterop_Retained(t *testing.T) {
 
 			// An empty retained message clears it [MQTT-3.3.1-10].
 			runMosq(t, addr, "mosquitto_pub", "-V", v.flag, "-i", "rclr-"+v.flag, "-t", topic, "-r", "-n")
-			waitFor(t, 5*time.Second, func() error {
+			testkit.WaitFor(t, 5*time.Second, func() error {
 				if n := len(s.retained.match(topic, time.Now().UnixNano(), nil)); n != 0 {
 					return fmt.Errorf("%d retained messages left on %s", n, topic)
 				}
@@ -261,7 +242,7 @@ func TestInterop_WillNotSentOnDisconnect(t *testing.T) {
 	waitSubscribed(t, s, "polite", 1)
 	runMosq(t, addr, "mosquitto_pub", "-V", "311", "-i", "trigger", "-t", "interop/trigger", "-m", "bye")
 	polite.mustSucceed(t)
-	waitFor(t, 5*time.Second, func() error {
+	testkit.WaitFor(t, 5*time.Second, func() error {
 		if s.sessions.Get("polite") != nil {
 			return fmt.Errorf("session of polite still there")
 		}
@@ -270,7 +251,7 @@ func TestInterop_WillNotSentOnDisconnect(t *testing.T) {
 	// Publish a marker after the will would have gone: the watcher must
 	// print the marker and nothing before it.
 	runMosq(t, addr, "mosquitto_pub", "-V", "311", "-i", "marker", "-t", "interop/will/marker", "-m", "marker")
-	waitFor(t, 5*time.Second, func() error {
+	testkit.WaitFor(t, 5*time.Second, func() error {
 		if !strings.Contains(watcher.stdout.String(), "marker") {
 			return fmt.Errorf("watcher has %q", watcher.stdout.String())
 		}
@@ -337,7 +318,7 @@ func TestInterop_PersistentSession(t *testing.T) {
 			id := "offline-" + v.flag
 			// -E exits once the subscription is acknowledged.
 			runMosq(t, addr, "mosquitto_sub", "-V", v.flag, "-i", id, "-c", "-q", "1", "-t", topic, "-E")
-			waitFor(t, 5*time.Second, func() error {
+			testkit.WaitFor(t, 5*time.Second, func() error {
 				sess := s.sessions.Get(id)
 				if sess == nil || sess.Online() {
 					return fmt.Errorf("session of %s missing or still online", id)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"gatemq/broker/packet"
+	"gatemq/internal/testkit"
 )
 
 func tcpAddr(s string) net.Addr {
@@ -402,7 +403,7 @@ func TestLimits_MaxConnections(t *testing.T) {
 		t.Fatal("fourth connection to a server capped at 3 accepted")
 	}
 	a1.disconnect()
-	waitFor(t, 5*time.Second, func() error {
+	testkit.WaitFor(t, 5*time.Second, func() error {
 		if n := s.Stats().ClientsConnected; n != 2 {
 			return fmt.Errorf("%d connected", n)
 		}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"gatemq/broker/packet"
+	"gatemq/internal/testkit"
 )
 
 // Hostile input: raw bytes over TCP. A v5 client gets the DISCONNECT (or,
@@ -465,7 +466,7 @@ func TestMalformed_GoroutinesReturn(t *testing.T) {
 	o.ConnectTimeout = 300 * time.Millisecond
 	s, addr := newTestBroker(t, o)
 	checkServing(t, addr) // warm up pools and the listener
-	waitFor(t, 5*time.Second, func() error {
+	testkit.WaitFor(t, 5*time.Second, func() error {
 		if n := s.Stats().ClientsConnected; n != 0 {
 			return fmt.Errorf("%d warm-up clients still connected", n)
 		}
@@ -569,7 +570,7 @@ func TestMalformed_GoroutinesReturn(t *testing.T) {
 	if t.Failed() {
 		return
 	}
-	waitFor(t, 10*time.Second, func() error {
+	testkit.WaitFor(t, 10*time.Second, func() error {
 		if n := s.Stats().ClientsConnected; n != 0 {
 			return fmt.Errorf("%d clients still connected", n)
 		}
@@ -624,7 +625,7 @@ func TestMalformed_TakeoverStorm(t *testing.T) {
 	wg.Wait()
 	// Exactly one connection is still open: the session's owner.
 	var alive []int
-	waitFor(t, 10*time.Second, func() error {
+	testkit.WaitFor(t, 10*time.Second, func() error {
 		alive = alive[:0]
 		for i, nc := range conns {
 			if nc == nil {

@@ -15,6 +15,7 @@ import (
 
 	"gatemq/boltstore"
 	"gatemq/broker/packet"
+	"gatemq/internal/testkit"
 )
 
 // startOffline starts a broker with a store in a fresh directory and the
@@ -241,7 +242,7 @@ func TestOffline_QueueTenConsumers(t *testing.T) {
 	publishBatches(t, pub, n, "job-", func(i int) string { return fmt.Sprintf("jobs/%d/x", i%7) }, func(i int) byte { return byte(1 + i%2) })
 
 	var got map[string]string
-	waitFor(t, 20*time.Second, func() error {
+	testkit.WaitFor(t, 20*time.Second, func() error {
 		got = map[string]string{}
 		for i, c := range all {
 			for _, p := range c.received() {
@@ -270,7 +271,7 @@ func TestOffline_QueueTenConsumers(t *testing.T) {
 	if busy < 5 {
 		t.Errorf("only %d of %d consumers got messages: the queue is not shared", busy, len(all))
 	}
-	waitFor(t, 5*time.Second, func() error {
+	testkit.WaitFor(t, 5*time.Second, func() error {
 		if w, f := b.srv.offline.queues[0].stats(); w+f != 0 {
 			return fmt.Errorf("queue holds %d waiting, %d in flight after every message was acknowledged", w, f)
 		}
@@ -337,7 +338,7 @@ func TestOffline_QueueBacklogToLateConsumer(t *testing.T) {
 	publishN(t, pub, n, "task-", func(int) string { return "tasks/a" }, func(i int) byte { return byte(1 + i%2) })
 	// QoS 0 messages are not queued: routed as usual, to who is there.
 	pub.send(&packet.Publish{Topic: "tasks/a", Payload: []byte("live")})
-	waitFor(t, 5*time.Second, func() error {
+	testkit.WaitFor(t, 5*time.Second, func() error {
 		if got := watcher.received(); !slices.Equal(got, []string{"live"}) {
 			return fmt.Errorf("QoS 0 subscriber got %v, want only the QoS 0 message", got)
 		}
@@ -345,7 +346,7 @@ func TestOffline_QueueBacklogToLateConsumer(t *testing.T) {
 	})
 	b.restart()
 	c := consume(t, b.addr, packet.V31, "late-1", 0, "tasks/#", 2)
-	waitFor(t, 5*time.Second, func() error {
+	testkit.WaitFor(t, 5*time.Second, func() error {
 		if got := c.received(); len(got) < n {
 			return fmt.Errorf("%d of %d", len(got), n)
 		}
@@ -371,7 +372,7 @@ func TestOffline_QueueUnacknowledged(t *testing.T) {
 
 	clean, _ := startConsumer(t, b.addr, consumerOpts{v: packet.V311, id: "clean-worker", filter: "work", qos: 1, hold: true})
 	publishN(t, pub, 3, "a", func(int) string { return "work" }, func(int) byte { return 1 })
-	waitFor(t, 5*time.Second, func() error {
+	testkit.WaitFor(t, 5*time.Second, func() error {
 		if got := clean.received(); len(got) != 3 {
 			return fmt.Errorf("clean worker got %v", got)
 		}
@@ -380,7 +381,7 @@ func TestOffline_QueueUnacknowledged(t *testing.T) {
 	clean.drop() // gone without acknowledging: its session ends
 
 	durable, _ := startConsumer(t, b.addr, consumerOpts{v: packet.V5, id: "durable-worker", expiry: 600, filter: "work", qos: 2, hold: true})
-	waitFor(t, 5*time.Second, func() error {
+	testkit.WaitFor(t, 5*time.Second, func() error {
 		if got := durable.received(); !slices.Equal(got, []string{"a0", "a1", "a2"}) {
 			return fmt.Errorf("durable worker got %v, want the clean worker's a0..a2", got)
 		}
@@ -391,7 +392,7 @@ func TestOffline_QueueUnacknowledged(t *testing.T) {
 
 	other := consume(t, b.addr, packet.V5, "other-worker", 0, "work", 1)
 	publishN(t, pub, 2, "b", func(int) string { return "work" }, func(int) byte { return 1 })
-	waitFor(t, 5*time.Second, func() error {
+	testkit.WaitFor(t, 5*time.Second, func() error {
 		if got := other.received(); !slices.Equal(got, []string{"b0", "b1"}) {
 			return fmt.Errorf("other worker got %v, want only b0, b1", got)
 		}
@@ -402,7 +403,7 @@ func TestOffline_QueueUnacknowledged(t *testing.T) {
 	if !ack.SessionPresent {
 		t.Fatal("session not present")
 	}
-	waitFor(t, 5*time.Second, func() error {
+	testkit.WaitFor(t, 5*time.Second, func() error {
 		if got := back.received(); !slices.Equal(got, []string{"a0", "a1", "a2"}) {
 			return fmt.Errorf("returning worker got %v", got)
 		}
@@ -414,7 +415,7 @@ func TestOffline_QueueUnacknowledged(t *testing.T) {
 	if dups != 3 {
 		t.Fatalf("%d of the 3 resent messages had DUP set", dups)
 	}
-	waitFor(t, 5*time.Second, func() error {
+	testkit.WaitFor(t, 5*time.Second, func() error {
 		if w, f := b.srv.offline.queues[0].stats(); w+f != 0 {
 			return fmt.Errorf("queue holds %d waiting, %d in flight", w, f)
 		}
@@ -437,7 +438,7 @@ func TestOffline_QueueFull(t *testing.T) {
 	expectQuotaRefused(t, b.addr, "q/y", []byte("over"))
 	// Consuming makes room.
 	c := consume(t, b.addr, packet.V5, "drain", 0, "q/#", 1)
-	waitFor(t, 5*time.Second, func() error {
+	testkit.WaitFor(t, 5*time.Second, func() error {
 		if w, f := b.srv.offline.queues[0].stats(); len(c.received()) != 3 || w+f != 0 {
 			return fmt.Errorf("consumer got %v; queue %d waiting, %d in flight", c.received(), w, f)
 		}
@@ -456,7 +457,7 @@ func TestOffline_QueueFull(t *testing.T) {
 func readPubsub(t *testing.T, addr string, v packet.Version, id, filter string, want []string) {
 	t.Helper()
 	c := consume(t, addr, v, id, 0, filter, 1)
-	waitFor(t, 5*time.Second, func() error {
+	testkit.WaitFor(t, 5*time.Second, func() error {
 		if got := c.received(); len(got) < len(want) {
 			return fmt.Errorf("%s: %d of %d", id, len(got), len(want))
 		}
@@ -503,7 +504,7 @@ func TestOffline_PubsubPositions(t *testing.T) {
 
 	a := consume(t, b.addr, packet.V311, "reader-a", 0, "news/#", 2)
 	publishN(t, pub, 10, "m", topic, qos)
-	waitFor(t, 5*time.Second, func() error {
+	testkit.WaitFor(t, 5*time.Second, func() error {
 		if got := a.received(); !slices.Equal(got, seqs("m", 0, 10)) {
 			return fmt.Errorf("a got %v", got)
 		}
@@ -516,7 +517,7 @@ func TestOffline_PubsubPositions(t *testing.T) {
 	bc := consume(t, b.addr, packet.V5, "reader-b", 0, "news/+", 1)
 	expectNone(t, bc, 200*time.Millisecond)
 	publishN(t, pub, 10, "p", topic, qos)
-	waitFor(t, 5*time.Second, func() error {
+	testkit.WaitFor(t, 5*time.Second, func() error {
 		if got := bc.received(); !slices.Equal(got, seqs("p", 0, 10)) {
 			return fmt.Errorf("b got %v", got)
 		}
@@ -582,7 +583,7 @@ func TestOffline_PubsubSeam(t *testing.T) {
 	// again, while the publisher runs.
 	for round := 0; last() < n-1; round++ {
 		c := consume(t, b.addr, []packet.Version{packet.V5, packet.V311}[round%2], "seam", 0, "feed", 1)
-		waitFor(t, 10*time.Second, func() error {
+		testkit.WaitFor(t, 10*time.Second, func() error {
 			got := c.received()
 			if len(got) >= 25 || len(got) > 0 && got[len(got)-1] == strconv.Itoa(n-1) {
 				return nil
@@ -674,14 +675,14 @@ func TestOffline_QueueMessageExpiry(t *testing.T) {
 		t.Fatal(r)
 	}
 	publishN(t, pub, 1, "kept", func(int) string { return "exp/b" }, func(int) byte { return 1 })
-	waitFor(t, 5*time.Second, func() error {
+	testkit.WaitFor(t, 5*time.Second, func() error {
 		if w, f := b.srv.offline.queues[0].stats(); w+f != 1 {
 			return fmt.Errorf("queue holds %d waiting, %d in flight; want the one that does not expire", w, f)
 		}
 		return nil
 	})
 	c := consume(t, b.addr, packet.V5, "exp-late", 0, "exp/#", 1)
-	waitFor(t, 5*time.Second, func() error {
+	testkit.WaitFor(t, 5*time.Second, func() error {
 		if got := c.received(); !slices.Equal(got, []string{"kept0"}) {
 			return fmt.Errorf("got %v", got)
 		}
@@ -746,7 +747,7 @@ func TestOffline_QueueRespectsACL(t *testing.T) {
 	pub := dialRaw(t, addr, packet.V5)
 	pub.mustConnect("acl-pub", true)
 	publishN(t, pub, 6, "m", func(i int) string { return []string{"acl/secret", "acl/open"}[i%2] }, func(int) byte { return 1 })
-	waitFor(t, 5*time.Second, func() error {
+	testkit.WaitFor(t, 5*time.Second, func() error {
 		if got := denied.received(); !slices.Equal(got, []string{"m1", "m3", "m5"}) {
 			return fmt.Errorf("consumer without read access to acl/secret got %v", got)
 		}
@@ -756,7 +757,7 @@ func TestOffline_QueueRespectsACL(t *testing.T) {
 		return nil
 	})
 	allowed := consume(t, addr, packet.V311, "all-secrets", 0, "acl/#", 1)
-	waitFor(t, 5*time.Second, func() error {
+	testkit.WaitFor(t, 5*time.Second, func() error {
 		if got := allowed.received(); !slices.Equal(got, []string{"m0", "m2", "m4"}) {
 			return fmt.Errorf("consumer with read access got %v", got)
 		}

@@ -13,14 +13,15 @@ import (
 
 	"gatemq/auth"
 	"gatemq/broker/packet"
+	"gatemq/internal/testkit"
 )
 
 // startPresets starts a broker with a store in a new directory, the
 // preset rules and listener options given, logging at debug level into
 // the returned buffer.
-func startPresets(t *testing.T, rules []PresetRule, lopts ListenerOptions) (*durableBroker, *lockedBuffer) {
+func startPresets(t *testing.T, rules []PresetRule, lopts ListenerOptions) (*durableBroker, *testkit.Buffer) {
 	t.Helper()
-	logs := &lockedBuffer{}
+	logs := &testkit.Buffer{}
 	o := testOptions()
 	o.PresetRules = rules
 	o.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
@@ -46,7 +47,7 @@ func filtersOf(s *Server, clientID string) []string {
 
 func waitFilters(t *testing.T, s *Server, clientID string, want ...string) {
 	t.Helper()
-	waitFor(t, 5*time.Second, func() error {
+	testkit.WaitFor(t, 5*time.Second, func() error {
 		if got := filtersOf(s, clientID); !slices.Equal(got, want) {
 			return fmt.Errorf("%s subscribed to %q, want %q", clientID, got, want)
 		}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"gatemq/broker/packet"
+	"gatemq/internal/testkit"
 )
 
 // Helpers for the raw-client tests of raw_v3_test.go, malformed_test.go
@@ -151,7 +152,7 @@ func checkServing(t testing.TB, addr string) {
 // waitSessionGone waits until the broker has no session for clientID.
 func waitSessionGone(t testing.TB, s *Server, clientID string) {
 	t.Helper()
-	waitFor(t, 5*time.Second, func() error {
+	testkit.WaitFor(t, 5*time.Second, func() error {
 		if s.sessions.Get(clientID) != nil {
 			return fmt.Errorf("session %q still present", clientID)
 		}
@@ -162,7 +163,7 @@ func waitSessionGone(t testing.TB, s *Server, clientID string) {
 // waitOffline waits until the broker has an offline session for clientID.
 func waitOffline(t testing.TB, s *Server, clientID string) {
 	t.Helper()
-	waitFor(t, 5*time.Second, func() error {
+	testkit.WaitFor(t, 5*time.Second, func() error {
 		sess := s.sessions.Get(clientID)
 		if sess == nil || sess.Online() {
 			return fmt.Errorf("session %q missing or online", clientID)

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"gatemq/broker/packet"
+	"gatemq/internal/testkit"
 )
 
 // MQTT 3.1 and 3.1.1 behaviour, packet by packet with the raw client.
@@ -80,7 +81,7 @@ func TestRawV3_QueuedOnResume(t *testing.T) {
 				pub.publishAck(&packet.Publish{Topic: fmt.Sprintf("queue/%d", i), QoS: q, PacketID: uint16(i + 1),
 					Payload: fmt.Appendf(nil, "m%d", i)})
 			}
-			waitFor(t, 5*time.Second, func() error {
+			testkit.WaitFor(t, 5*time.Second, func() error {
 				if n := s.sessions.Get("queued").Stats().Queued; n != 3 {
 					return fmt.Errorf("%d queued, want 3", n)
 				}
@@ -150,7 +151,7 @@ func TestRawV3_InflightResendDup(t *testing.T) {
 			}
 			sub.send(&packet.Puback{PacketID: p1.PacketID})
 			sub.send(&packet.Pubcomp{PacketID: p2.PacketID})
-			waitFor(t, 5*time.Second, func() error {
+			testkit.WaitFor(t, 5*time.Second, func() error {
 				if n := s.sessions.Get("inflight").Stats().Inflight; n != 0 {
 					return fmt.Errorf("%d in flight", n)
 				}

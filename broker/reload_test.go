@@ -10,6 +10,7 @@ import (
 
 	"gatemq/boltstore"
 	"gatemq/broker/packet"
+	"gatemq/internal/testkit"
 )
 
 // TestServer_SetLimitsNewConnections: new limits reach the CONNACK of the
@@ -136,7 +137,7 @@ func TestServer_SetListenerLimits(t *testing.T) {
 	first.mustConnect("first", true)
 	second := dialRaw(t, addr, packet.V311)
 	second.mustConnect("second", true)
-	waitFor(t, 5*time.Second, func() error {
+	testkit.WaitFor(t, 5*time.Second, func() error {
 		if !s.SetListenerLimits(ln, 2, 0) {
 			return errors.New("listener not served yet")
 		}

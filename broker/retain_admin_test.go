@@ -11,6 +11,7 @@ import (
 	"github.com/eclipse/paho.golang/paho"
 
 	"gatemq/broker/packet"
+	"gatemq/internal/testkit"
 	"gatemq/session"
 )
 
@@ -28,7 +29,7 @@ func TestRetained_GetDelete(t *testing.T) {
 	pub.publish(&paho.Publish{Topic: "site/b/state", QoS: 0, Retain: true, Payload: []byte("on")})
 	pub.publish(&paho.Publish{Topic: "other", QoS: 0, Retain: true, Payload: []byte("o")})
 	s := b.srv
-	waitFor(t, 5*time.Second, func() error {
+	testkit.WaitFor(t, 5*time.Second, func() error {
 		if n := len(s.RetainedMessages()); n != 3 {
 			return errors.New("not all retained yet")
 		}

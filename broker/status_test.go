@@ -16,6 +16,7 @@ import (
 
 	"gatemq/boltstore"
 	"gatemq/broker/packet"
+	"gatemq/internal/testkit"
 )
 
 func startDurableWith(t *testing.T, dir string, opts Options, lopts ListenerOptions) *durableBroker {
@@ -51,7 +52,7 @@ func nextStatusEvent(t *testing.T, c *v5Client, clientID string) (string, status
 func storedStatus(t *testing.T, st *boltstore.Store, clientID string, fn func(boltstore.ClientStatus) error) boltstore.ClientStatus {
 	t.Helper()
 	var r boltstore.ClientStatus
-	waitFor(t, 5*time.Second, func() error {
+	testkit.WaitFor(t, 5*time.Second, func() error {
 		var ok bool
 		var err error
 		if r, ok, err = st.Status(clientID); err != nil || !ok {
@@ -241,7 +242,7 @@ func TestStatus_WritesCoalescedOffTheConnectPath(t *testing.T) {
 
 	first := dialRaw(t, addr, packet.V311)
 	first.mustConnect("first", true)
-	waitFor(t, 5*time.Second, func() error {
+	testkit.WaitFor(t, 5*time.Second, func() error {
 		if n := len(h.writes()); n != 1 {
 			return fmt.Errorf("%d writes", n)
 		}
@@ -258,7 +259,7 @@ func TestStatus_WritesCoalescedOffTheConnectPath(t *testing.T) {
 		}
 	}
 	// Every change is in memory; still only the first write.
-	waitFor(t, 5*time.Second, func() error {
+	testkit.WaitFor(t, 5*time.Second, func() error {
 		off, err := s.ClientStatuses(StatusOffline)
 		if err != nil || len(off) != 3 {
 			return fmt.Errorf("offline %d %v", len(off), err)
@@ -269,7 +270,7 @@ func TestStatus_WritesCoalescedOffTheConnectPath(t *testing.T) {
 		t.Fatalf("%d writes started while one was held", n)
 	}
 	h.release(false)
-	waitFor(t, 5*time.Second, func() error {
+	testkit.WaitFor(t, 5*time.Second, func() error {
 		if n := len(h.writes()); n != 2 {
 			return fmt.Errorf("%d writes", n)
 		}
@@ -372,7 +373,7 @@ func TestStatus_NoStore(t *testing.T) {
 		}
 		done = m.Topic == "$SYS/brokers/local/clients/plain/disconnected"
 	}
-	waitFor(t, 5*time.Second, func() error {
+	testkit.WaitFor(t, 5*time.Second, func() error {
 		all, err := s.ClientStatuses(StatusAll)
 		if err != nil || len(all) != 3 || all[0].ClientID != "odd+#id" || all[0].Online || all[1].ClientID != "plain" || all[1].Online {
 			return fmt.Errorf("ClientStatuses(all) = %+v %v", all, err)
@@ -440,7 +441,7 @@ func TestStatus_ManyCycles(t *testing.T) {
 		}
 		return nil
 	}
-	waitFor(t, 10*time.Second, func() error {
+	testkit.WaitFor(t, 10*time.Second, func() error {
 		for _, f := range []StatusFilter{StatusAll, StatusOnline, StatusOffline} {
 			recs, err := b.srv.ClientStatuses(f)
 			if err != nil {
@@ -543,7 +544,7 @@ func TestStatus_RetentionDeletesOldOfflineRecords(t *testing.T) {
 	b := startDurable(t, dir, o, nil)
 	c := dialRaw(t, b.addr, packet.V5)
 	c.mustConnect("here", true) // online: never deleted
-	waitFor(t, 5*time.Second, func() error {
+	testkit.WaitFor(t, 5*time.Second, func() error {
 		if _, ok, err := b.store.Status("gone-long-ago"); err != nil || ok {
 			return fmt.Errorf("record offline for 48h still there (%v)", err)
 		}

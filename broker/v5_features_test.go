@@ -10,6 +10,7 @@ import (
 	"github.com/eclipse/paho.golang/paho"
 
 	"gatemq/broker/packet"
+	"gatemq/internal/testkit"
 )
 
 // TestMessageExpiry_Forwarded checks that the Message Expiry Interval is
@@ -41,7 +42,7 @@ func TestMessageExpiry_Forwarded(t *testing.T) {
 		// Offline on the broker's side too: a message already in flight
 		// when the connection went would be resent whatever its expiry,
 		// as onward delivery had started [MQTT-3.3.2-5].
-		waitFor(t, 5*time.Second, func() error {
+		testkit.WaitFor(t, 5*time.Second, func() error {
 			if sess := srv.sessions.Get("mx-queued"); sess == nil || sess.Online() {
 				return fmt.Errorf("session not offline yet")
 			}

@@ -8,6 +8,7 @@ import (
 	"github.com/eclipse/paho.golang/paho"
 
 	"gatemq/broker/packet"
+	"gatemq/internal/testkit"
 )
 
 // retainedOf subscribes c to filter with retain handling 0 and returns the
@@ -117,7 +118,7 @@ func TestRetain_MessageExpiry(t *testing.T) {
 	if got["rx/short"] != 1 || got["rx/long"] != 100 || len(got) != 2 {
 		t.Fatalf("right after publishing: expiries %v", got)
 	}
-	waitFor(t, 5*time.Second, func() error {
+	testkit.WaitFor(t, 5*time.Second, func() error {
 		got = expiries()
 		if _, ok := got["rx/short"]; ok {
 			return fmt.Errorf("expired message still sent after %v", time.Since(published))

@@ -8,6 +8,7 @@ import (
 	"github.com/eclipse/paho.golang/paho"
 
 	"gatemq/broker/packet"
+	"gatemq/internal/testkit"
 )
 
 // TestSession_CleanStartAndResume checks Session Present and that a
@@ -87,7 +88,7 @@ func TestSession_ExpiryInterval(t *testing.T) {
 	// Gone after the interval.
 	c.drop()
 	dropped := time.Now()
-	waitFor(t, 5*time.Second, func() error {
+	testkit.WaitFor(t, 5*time.Second, func() error {
 		if s.sessions.Get(id) != nil {
 			return fmt.Errorf("session still there after %v", time.Since(dropped))
 		}
@@ -224,7 +225,7 @@ func TestSession_ExpiryAtDisconnect(t *testing.T) {
 				t.Fatalf("server sent %v after a client DISCONNECT", got)
 			}
 			if tc.wantPresent {
-				waitFor(t, 5*time.Second, func() error {
+				testkit.WaitFor(t, 5*time.Second, func() error {
 					sess := s.sessions.Get(id)
 					if sess == nil {
 						return fmt.Errorf("no session %q", id)
@@ -265,7 +266,7 @@ func TestSession_QueuedDeliveredOnceOnResume(t *testing.T) {
 			sub.subscribe(1, packet.Subscription{Filter: topic, QoS: 2})
 			sub.send(&packet.Disconnect{})
 			sub.expectClosed()
-			waitFor(t, 5*time.Second, func() error {
+			testkit.WaitFor(t, 5*time.Second, func() error {
 				if sess := s.sessions.Get(id); sess == nil || sess.Online() {
 					return fmt.Errorf("session not offline")
 				}
