@@ -81,12 +81,17 @@ func connectEach[C any](ctx context.Context, n, parallel int, perSec float64, di
 	return res
 }
 
-// disconnectAll disconnects the clients, parallel at a time, and waits.
-func disconnectAll(clients []*client, parallel int) {
+// disconnectAll disconnects the clients (paho's or pub's own; nil ones
+// failed to connect), parallel at a time, and waits.
+func disconnectAll[C interface {
+	comparable
+	disconnect()
+}](clients []C, parallel int) {
 	sem := make(chan struct{}, max(parallel, 1))
 	var wg sync.WaitGroup
+	var none C
 	for _, c := range clients {
-		if c == nil {
+		if c == none {
 			continue
 		}
 		sem <- struct{}{}

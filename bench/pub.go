@@ -279,7 +279,7 @@ func runPub(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		cr := connectEach(ctx, clients, 32, 0, func(ctx context.Context, i int) (*rawPub, error) {
 			return dialRaw(ctx, cm.clientOptions("pub", i), o.Inflight, p.rawAck)
 		})
-		defer disconnectRaw(cr.clients)
+		defer disconnectAll(cr.clients, 64)
 		if cr.failed > 0 {
 			return fmt.Errorf("%d of %d publishers could not connect: %w", cr.failed, clients, cr.firstErr)
 		}

@@ -158,8 +158,8 @@ func (p *rawPub) read() {
 
 // run publishes count messages (0: until ctx ends) of qos to topic, the
 // k-th due at first + k*period, and returns once the last QoS 1 publish
-// is acknowledged. sent is called for each message sent (QoS 0) or
-// acknowledged (QoS 1 and the failure, if any, of its PUBACK).
+// is acknowledged. onAck hears each message written (QoS 0) or
+// acknowledged (QoS 1, with the failure of its PUBACK if any).
 func (p *rawPub) run(ctx context.Context, qos byte, topic string, size int, retain bool, count int,
 	first time.Time, period time.Duration) error {
 	payload := make([]byte, size)
@@ -275,8 +275,8 @@ func (p *rawPub) ended(err error) error {
 	return err
 }
 
-// ping sends PINGREQs while idle longer than the keepalive allows; it
-// returns when ctx ends.
+// ping sends a PINGREQ every half keepalive, so that a paced run slower
+// than the keepalive is not cut off; it returns when ctx ends.
 func (p *rawPub) ping(ctx context.Context) {
 	if p.keepAlive <= 0 {
 		return
@@ -309,19 +309,4 @@ func (p *rawPub) disconnect() {
 	case <-time.After(time.Second):
 	}
 	p.nc.Close()
-}
-
-// disconnectRaw disconnects the clients that connected, all at once.
-func disconnectRaw(clients []*rawPub) {
-	var wg sync.WaitGroup
-	for _, c := range clients {
-		if c != nil {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				c.disconnect()
-			}()
-		}
-	}
-	wg.Wait()
 }
